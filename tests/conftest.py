@@ -1,0 +1,142 @@
+"""Shared fixtures: where the reference data lives, and the golden SEEM variants.
+
+Reference data sits beside the checkout in ``../shared`` (``SEEM_VOS_SHARED``
+overrides it; ``SEEM_GOLDEN_DIR`` overrides the golden folder alone). A fresh
+clone without it skips those tests with the reason; under ``CI=true`` a missing
+folder is a failure, because CI must prove parity.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("SEEM_VOS_SHARED", ROOT.parent / "shared"))
+GOLDEN_DIR = Path(os.environ.get("SEEM_GOLDEN_DIR", SHARED_DIR / "golden"))
+DATA_DIR = SHARED_DIR / "data"
+
+# Golden tensors: the tolerance the golden README suggests for a float32 re-implementation.
+GOLDEN_ATOL = 1e-4
+GOLDEN_RTOL = 1e-4
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_path(path: Path, what: str) -> Path:
+    """Return ``path`` if it exists; otherwise skip (fresh clone) or fail (CI)."""
+    if path.exists():
+        return path
+    message = (
+        f"{what} not found at {path}: these tests need the shared reference data "
+        "beside the checkout (../shared)"
+    )
+    if in_ci():
+        pytest.fail(message + " and CI=true requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def davis_root() -> Path:
+    """The DAVIS-2016 val subset in DAVIS-2017 layout."""
+    return require_path(DATA_DIR / "davis2016", "DAVIS data")
+
+
+@pytest.fixture(scope="session")
+def predictions_dir() -> Path:
+    """Folder of prediction sets, each with the official toolkit's reference numbers."""
+    return require_path(DATA_DIR / "predictions", "DAVIS reference predictions")
+
+
+class GoldenVariant:
+    """One ``tiny_*`` folder of reference data from the official SEEM code."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = path.name
+
+    @functools.cached_property
+    def config(self):
+        from seem_core.config import load_config
+
+        return load_config(self.path / "config.yaml")
+
+    @functools.cached_property
+    def state_dict(self) -> dict[str, Any]:
+        import torch
+
+        return torch.load(self.path / "state_dict.pt", map_location="cpu", weights_only=True)
+
+    @functools.cached_property
+    def io(self) -> dict[str, Any]:
+        import torch
+
+        return torch.load(self.path / "io.pt", map_location="cpu", weights_only=True)
+
+    def state_dict_of(self, prefix: str) -> dict[str, Any]:
+        """The sub-dict under ``prefix`` (e.g. ``"backbone."``), prefix stripped."""
+        return {k[len(prefix):]: v for k, v in self.state_dict.items() if k.startswith(prefix)}
+
+    def __repr__(self) -> str:
+        return f"GoldenVariant({self.name})"
+
+
+def golden_variant_dirs() -> list[Path]:
+    if not GOLDEN_DIR.is_dir():
+        return []
+    return sorted(p for p in GOLDEN_DIR.glob("tiny_*") if (p / "config.yaml").is_file())
+
+
+@functools.lru_cache(maxsize=None)
+def _variant(path: Path) -> GoldenVariant:
+    # One object per folder for the whole session, so tensors load once.
+    return GoldenVariant(path)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``golden_variant`` over every ``tiny_*`` folder found, ids = folder names."""
+    if "golden_variant" not in metafunc.fixturenames:
+        return
+    dirs = golden_variant_dirs()
+    if dirs:
+        metafunc.parametrize("golden_variant", dirs, ids=[d.name for d in dirs], indirect=True)
+    else:
+        metafunc.parametrize("golden_variant", [None], ids=["no-golden-data"], indirect=True)
+
+
+@pytest.fixture
+def golden_variant(request: pytest.FixtureRequest) -> GoldenVariant:
+    if request.param is None:
+        require_path(GOLDEN_DIR / "tiny_*", "golden SEEM variants (tiny_*)")
+    return _variant(request.param)
+
+
+def assert_close(actual, expected, name: str, atol: float = GOLDEN_ATOL, rtol: float = GOLDEN_RTOL) -> None:
+    """Compare one tensor with its golden value, naming it and the worst element on failure."""
+    import torch
+
+    actual = torch.as_tensor(actual).detach().cpu()
+    expected = torch.as_tensor(expected).detach().cpu()
+    assert tuple(actual.shape) == tuple(expected.shape), (
+        f"{name}: shape {tuple(actual.shape)} != golden {tuple(expected.shape)}"
+    )
+    if expected.dtype == torch.bool or not expected.is_floating_point():
+        mismatches = int((actual.to(expected.dtype) != expected).sum())
+        assert mismatches == 0, f"{name}: {mismatches} of {expected.numel()} elements differ"
+        return
+    diff = (actual.double() - expected.double()).abs()
+    bound = atol + rtol * expected.double().abs()
+    bad = diff > bound
+    if bad.any():
+        worst = int(torch.argmax(diff - bound))
+        raise AssertionError(
+            f"{name}: {int(bad.sum())} of {expected.numel()} elements out of tolerance "
+            f"(atol={atol}, rtol={rtol}); max abs diff {float(diff.max()):.3e}, "
+            f"worst at flat index {worst}: {float(actual.flatten()[worst]):.6g} vs "
+            f"golden {float(expected.flatten()[worst]):.6g}"
+        )
