@@ -1,0 +1,436 @@
+"""Video frames behind one interface: a folder of images or a video file.
+
+The pipeline only needs "frame ``i`` as RGB uint8" and "all frames in order", so every
+source offers exactly that (plus length, size, fps and one name per frame) and decodes
+lazily: a long video is streamed, never held whole in memory. Video files are read by
+decord, PyAV or OpenCV; ``open_frames`` tries them in that order and falls back to the
+next one when a backend is not installed or cannot read the file, logging why.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# What PIL raises on a missing, truncated or non-image file.
+IMAGE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError)
+
+
+class FrameSourceError(ValueError):
+    """A frame folder or video that cannot be read; the message names it and the problem."""
+
+
+class FrameSource:
+    """Frames of one video, selected by stride and a maximum count.
+
+    Subclasses decode one frame by its index in the original video (``_read``) and may
+    override ``_stream`` with a faster sequential decoder. Indexing and iteration are
+    over the *selected* frames; ``names`` tells which original frame each one is.
+    """
+
+    backend: str = ""
+
+    def __init__(
+        self,
+        path: Path,
+        total: int,
+        size: tuple[int, int],
+        fps: float | None,
+        stride: int,
+        max_frames: int | None,
+        stems: list[str] | None = None,
+    ):
+        self.path = path
+        self.size = size
+        self.fps = fps
+        self._total = total
+        self._indices = range(0, total, stride)[:max_frames]
+        self.names = [stems[i] if stems else f"{i:05d}" for i in self._indices]
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"frame index must be an integer, got {type(i).__name__}")
+        try:
+            index = self._indices[i]
+        except IndexError:
+            raise IndexError(f"{self.path}: frame {i} out of range for {len(self)} frames") from None
+        return self._checked(self._read(index), index)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index, frame in self._stream(self._indices):
+            yield self._checked(frame, index)
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release decoder resources; sources without any need not override it."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, frames={len(self)}, size={self.size}, fps={self.fps})"
+
+    def _read(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _stream(self, indices: range) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, frame)`` for ``indices`` in order; random access by default."""
+        for index in indices:
+            yield index, self._read(index)
+
+    def _checked(self, frame: np.ndarray, index: int) -> np.ndarray:
+        if frame.shape != (*self.size, 3) or frame.dtype != np.uint8:
+            raise FrameSourceError(
+                f"{self.path}: frame {index} is {frame.shape} {frame.dtype}; "
+                f"expected {(*self.size, 3)} uint8 like the first frame"
+            )
+        return frame
+
+    def _ended_early(self, decoded: int) -> FrameSourceError:
+        return FrameSourceError(
+            f"{self.path}: video ended after {decoded} of {self._total} frames (truncated or corrupt file?)"
+        )
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders "frame2" before "frame10"."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_frame_files(folder: Path) -> list[Path]:
+    """Image files of a frame folder in natural order, checked for gaps in the numbering.
+
+    A gap (00000, 00001, 00003) means a frame is missing, which would silently shift
+    every later frame against its annotation, so it is an error.
+    """
+    files = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+        key=lambda p: (natural_key(p.name), p.name),
+    )
+    if not files:
+        raise FrameSourceError(f"{folder}: no frame images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    stems = [p.stem for p in files]
+    repeated = sorted(stem for stem, count in Counter(stems).items() if count > 1)
+    if repeated:
+        raise FrameSourceError(f"{folder}: more than one image for frame {repeated[0]!r}")
+    check_numbering(folder, stems)
+    return files
+
+
+def check_numbering(folder: Path, stems: list[str]) -> None:
+    """Fail on a missing or repeated frame number when all stems are ``<prefix><number>``."""
+    parts = [re.fullmatch(r"(.*?)(\d+)", stem) for stem in stems]
+    if not all(parts) or len({m.group(1) for m in parts}) != 1:
+        return  # not a numbered sequence: natural order is all we can check
+    numbers = [int(m.group(2)) for m in parts]
+    for before, after, stem_before, stem_after in zip(numbers, numbers[1:], stems, stems[1:]):
+        if after == before:
+            raise FrameSourceError(f"{folder}: frames {stem_before} and {stem_after} have the same number")
+        if after != before + 1:
+            prefix, digits = parts[0].group(1), parts[0].group(2)
+            missing = f"{prefix}{str(before + 1).zfill(len(digits))}"
+            raise FrameSourceError(
+                f"{folder}: frame {missing} is missing (numbering jumps from {stem_before} to {stem_after})"
+            )
+
+
+class ImageFolderSource(FrameSource):
+    """A folder of numbered images (jpg/png), one per frame, as DAVIS stores videos."""
+
+    backend = "folder"
+
+    def __init__(self, folder: Path, stride: int = 1, max_frames: int | None = None):
+        self._files = list_frame_files(folder)
+        width, height = self._header_size(self._files[0])
+        super().__init__(
+            folder, len(self._files), (height, width), None, stride, max_frames, [p.stem for p in self._files]
+        )
+
+    @staticmethod
+    def _header_size(path: Path) -> tuple[int, int]:
+        try:
+            with Image.open(path) as image:
+                return image.size
+        except IMAGE_ERRORS as err:
+            raise FrameSourceError(f"{path}: cannot read image ({err})") from None
+
+    def _read(self, index: int) -> np.ndarray:
+        path = self._files[index]
+        try:
+            with Image.open(path) as image:
+                frame = np.asarray(image.convert("RGB"))
+        except IMAGE_ERRORS as err:
+            raise FrameSourceError(f"{path}: cannot read image ({err})") from None
+        if frame.shape[:2] != self.size:
+            raise FrameSourceError(
+                f"{path}: image is {frame.shape[0]}x{frame.shape[1]} (HxW) but the first frame "
+                f"of {self.path} is {self.size[0]}x{self.size[1]}"
+            )
+        return frame
+
+
+# --------------------------------------------------------------------------- videos
+
+
+class DecordSource(FrameSource):
+    """Video read by decord: fast, frame-accurate random access."""
+
+    backend = "decord"
+
+    def __init__(self, path: Path, stride: int = 1, max_frames: int | None = None):
+        import decord
+
+        self._error = decord._ffi.base.DECORDError
+        try:
+            self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+            total = len(self._reader)
+            height, width = self._reader[0].shape[:2] if total else (0, 0)
+            fps = float(self._reader.get_avg_fps())
+        except (self._error, RuntimeError, OSError) as err:
+            raise FrameSourceError(f"{path}: decord cannot read this video ({err})") from None
+        if total == 0:
+            raise FrameSourceError(f"{path}: decord finds no frames in this video")
+        super().__init__(path, total, (height, width), fps, stride, max_frames)
+
+    def _read(self, index: int) -> np.ndarray:
+        try:
+            return self._reader[index].asnumpy()
+        except (self._error, RuntimeError) as err:
+            raise FrameSourceError(f"{self.path}: decord cannot decode frame {index} ({err})") from None
+
+
+class PyAVSource(FrameSource):
+    """Video read by PyAV (FFmpeg).
+
+    Iteration decodes straight through with its own container. Random access seeks to
+    the keyframe before the wanted frame and decodes forward; frames are matched by
+    presentation timestamp, from a table built by demuxing (not decoding) the file once.
+    """
+
+    backend = "pyav"
+
+    def __init__(self, path: Path, stride: int = 1, max_frames: int | None = None):
+        import av
+
+        self._av_error = av.FFmpegError
+        self._container = self._open(path)
+        stream = self._container.streams.video[0]
+        context = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        self._pts_table: list[int] | None = None
+        self._cursor: Iterator | None = None
+        self._cursor_index = -1
+        try:
+            total = stream.frames or len(self._timestamps(path))  # Matroska and others store no count
+            if total == 0 or not context.width:
+                raise FrameSourceError(f"{path}: PyAV finds no decodable frames in this video")
+        except FrameSourceError:
+            self._container.close()
+            raise
+        fps = float(rate) if rate else None
+        super().__init__(path, total, (context.height, context.width), fps, stride, max_frames)
+
+    def _open(self, path: Path):
+        import av
+
+        try:
+            container = av.open(str(path))
+        except (av.FFmpegError, OSError) as err:
+            raise FrameSourceError(f"{path}: PyAV cannot open this video ({err})") from None
+        if not container.streams.video:
+            container.close()
+            raise FrameSourceError(f"{path}: no video stream in this file")
+        container.streams.video[0].thread_type = "AUTO"
+        return container
+
+    def close(self) -> None:
+        self._container.close()
+
+    def _timestamps(self, path: Path) -> list[int]:
+        """Presentation timestamps of all frames, in display order (index -> pts)."""
+        if self._pts_table is None:
+            container = self._open(path)
+            try:
+                stream = container.streams.video[0]
+                pts = [packet.pts for packet in container.demux(stream) if packet.pts is not None and packet.size]
+            except self._av_error as err:
+                raise FrameSourceError(f"{path}: PyAV cannot demux this video ({err})") from None
+            finally:
+                container.close()
+            self._pts_table = sorted(pts)
+        return self._pts_table
+
+    def _decoded(self, container) -> Iterator:
+        try:
+            yield from container.decode(video=0)
+        except self._av_error as err:
+            raise FrameSourceError(
+                f"{self.path}: PyAV cannot decode this video, truncated or corrupt? ({err})"
+            ) from None
+
+    def _stream(self, indices: range) -> Iterator[tuple[int, np.ndarray]]:
+        if not indices:
+            return
+        wanted = iter(indices)
+        target = next(wanted)
+        container = self._open(self.path)
+        decoded = 0
+        try:
+            for frame in self._decoded(container):
+                if decoded == target:
+                    yield decoded, frame.to_ndarray(format="rgb24")
+                    target = next(wanted, None)
+                    if target is None:
+                        return
+                decoded += 1
+        finally:
+            container.close()
+        raise self._ended_early(decoded)
+
+    def _read(self, index: int) -> np.ndarray:
+        table = self._timestamps(self.path)
+        if index >= len(table):
+            raise self._ended_early(len(table))
+        target = table[index]
+        if not (self._cursor is not None and self._cursor_index < index <= self._cursor_index + 16):
+            # Seek backwards from the wanted frame to its keyframe; decoding resumes there.
+            self._container.seek(target, stream=self._container.streams.video[0], backward=True)
+            self._cursor = self._decoded(self._container)
+        for frame in self._cursor:
+            if frame.pts is None:
+                continue
+            if frame.pts >= target:
+                self._cursor_index = bisect.bisect_left(table, frame.pts)
+                if frame.pts == target:
+                    return frame.to_ndarray(format="rgb24")
+                break
+        self._cursor = None
+        raise FrameSourceError(f"{self.path}: PyAV cannot decode frame {index} (truncated or corrupt file?)")
+
+
+class OpenCVSource(FrameSource):
+    """Video read by OpenCV's FFmpeg backend: the last resort, present everywhere."""
+
+    backend = "opencv"
+
+    def __init__(self, path: Path, stride: int = 1, max_frames: int | None = None):
+        import cv2
+
+        self._cv2 = cv2
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise FrameSourceError(f"{path}: OpenCV cannot open this video")
+        total = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        size = (int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        if total <= 0 or min(size) <= 0:
+            self.close()
+            raise FrameSourceError(f"{path}: OpenCV finds no frames in this video")
+        self._next_index = 0
+        super().__init__(path, total, size, float(fps) if fps > 0 else None, stride, max_frames)
+
+    def close(self) -> None:
+        self._capture.release()
+
+    def _read(self, index: int) -> np.ndarray:
+        if index != self._next_index:
+            self._capture.set(self._cv2.CAP_PROP_POS_FRAMES, index)
+            # On a damaged file OpenCV stops at the last frame it can reach and would
+            # silently return that one instead.
+            if int(self._capture.get(self._cv2.CAP_PROP_POS_FRAMES)) != index:
+                self._next_index = -1
+                raise FrameSourceError(f"{self.path}: OpenCV cannot seek to frame {index} (truncated or corrupt file?)")
+        ok, bgr = self._capture.read()
+        if not ok:
+            self._next_index = -1
+            raise FrameSourceError(f"{self.path}: OpenCV cannot decode frame {index} (truncated or corrupt file?)")
+        self._next_index = index + 1
+        return self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
+
+    def _stream(self, indices: range) -> Iterator[tuple[int, np.ndarray]]:
+        # Its own capture, so streaming does not move the random-access position.
+        capture = self._cv2.VideoCapture(str(self.path))
+        try:
+            for index in range(indices[-1] + 1 if indices else 0):
+                if not capture.grab():
+                    raise self._ended_early(index)
+                if index in indices:  # O(1) for a range
+                    ok, bgr = capture.retrieve()
+                    if not ok:
+                        raise FrameSourceError(f"{self.path}: OpenCV cannot decode frame {index}")
+                    yield index, self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
+        finally:
+            capture.release()
+
+
+VIDEO_BACKENDS: dict[str, Callable[..., FrameSource]] = {
+    "decord": DecordSource,
+    "pyav": PyAVSource,
+    "opencv": OpenCVSource,
+}
+
+
+def open_frames(
+    path: str | Path, *, stride: int = 1, max_frames: int | None = None, backend: str | None = None
+) -> FrameSource:
+    """Open a frame folder or a video file.
+
+    ``stride`` keeps every ``stride``-th frame and ``max_frames`` caps how many are kept.
+    For videos, ``backend`` forces one reader; by default decord, PyAV and OpenCV are
+    tried in turn and the first that reads the file is used.
+    """
+    path = Path(path)
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+        raise ValueError(f"max_frames must be a positive integer or None, got {max_frames!r}")
+    if backend is not None and backend != "folder" and backend not in VIDEO_BACKENDS:
+        raise ValueError(f"unknown frame backend {backend!r}; choose from folder, {', '.join(VIDEO_BACKENDS)}")
+    if not path.exists():
+        raise FrameSourceError(f"{path}: no such video file or frame folder")
+    if path.is_dir():
+        if backend not in (None, "folder"):
+            raise FrameSourceError(f"{path}: is a folder of frames, not a video for backend {backend!r}")
+        return ImageFolderSource(path, stride, max_frames)
+    if backend == "folder":
+        raise FrameSourceError(f"{path}: is a file, not a folder of frames")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise FrameSourceError(f"{path}: is a single image; pass the folder that holds the frames")
+    return open_video(path, [backend] if backend else list(VIDEO_BACKENDS), stride, max_frames)
+
+
+def open_video(path: Path, backends: list[str], stride: int, max_frames: int | None) -> FrameSource:
+    """The first of ``backends`` that can read ``path``; each failure is logged and reported."""
+    failures = []
+    for position, name in enumerate(backends):
+        try:
+            source = VIDEO_BACKENDS[name](path, stride, max_frames)
+        except ImportError as err:
+            failures.append(f"{name} is not installed ({err})")
+            log = logger.info
+        except FrameSourceError as err:
+            failures.append(str(err).removeprefix(f"{path}: "))
+            log = logger.warning
+        else:
+            logger.debug("%s: reading with %s", path, name)
+            return source
+        if position + 1 < len(backends):
+            log("%s: %s; falling back to %s", path, failures[-1], backends[position + 1])
+    raise FrameSourceError(f"{path}: cannot read this video ({'; '.join(failures)})")
