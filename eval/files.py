@@ -72,6 +72,12 @@ def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
         image.save(fh, format="PNG")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it over ``path`` only on success.
@@ -85,6 +91,8 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterato
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
+        # mkstemp creates owner-only files; give the result the permissions of a normal open().
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -59,3 +59,15 @@ def test_atomic_writer_keeps_old_content_on_failure(tmp_path):
     with atomic_writer(path) as fh:
         fh.write("new")
     assert path.read_text() == "new"
+
+
+def test_atomic_writer_gives_normal_file_permissions(tmp_path):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        with atomic_writer(tmp_path / "out.txt") as fh:
+            fh.write("x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
