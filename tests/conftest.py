@@ -140,3 +140,20 @@ def assert_close(actual, expected, name: str, atol: float = GOLDEN_ATOL, rtol: f
             f"worst at flat index {worst}: {float(actual.flatten()[worst]):.6g} vs "
             f"golden {float(expected.flatten()[worst]):.6g}"
         )
+
+
+def compare_stage(variant: GoldenVariant, prefix: str, produced: dict[str, Any], **tolerance) -> None:
+    """Compare every golden tensor whose key starts with ``prefix`` against ``produced``.
+
+    ``produced`` maps the key suffix (after ``prefix``) to our tensor. The golden
+    keys under ``prefix`` and the produced keys must be the same set, so a stored
+    tensor of an implemented stage cannot go uncompared.
+    """
+    expected = {k[len(prefix):]: v for k, v in variant.io.items() if k.startswith(prefix)}
+    assert expected, f"{variant.name}: no golden tensor under {prefix!r}"
+    missing = sorted(set(expected) - set(produced))
+    extra = sorted(set(produced) - set(expected))
+    assert not missing, f"{variant.name}: golden tensors under {prefix!r} not compared: {missing}"
+    assert not extra, f"{variant.name}: produced tensors with no golden value under {prefix!r}: {extra}"
+    for suffix, value in expected.items():
+        assert_close(produced[suffix], value, f"{variant.name}:{prefix}{suffix}", **tolerance)

@@ -1,0 +1,108 @@
+"""Image and mask pre/post-processing exactly as the official SEEM demo does it.
+
+* Frames: PIL bicubic resize so that the shorter side is ``short_side`` (512 in
+  the demo) and the longer side is ``int(short_side * long / short)``
+  (truncated), as ``torchvision.transforms.Resize(512, BICUBIC)`` does on a PIL
+  image; a frame whose shorter side already has that length is left untouched.
+* Normalisation ``(x - mean) / std`` on the 0..255 scale, then zero padding at
+  the bottom and right to a multiple of the size divisibility (32).
+* Masks: bilinear resize of the 0/255 **uint8** mask (uint8 arithmetic, as the
+  demo does), then ``> 0``; padded with False.
+* Mask logits: bilinear upsampling to the padded size, crop to the resized
+  frame; we then resize bilinearly to the original frame size (the demo stops at
+  the resized frame).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Sizes of one frame through the pipeline: original, resized, padded (all (H, W))."""
+
+    original: tuple[int, int]
+    resized: tuple[int, int]
+    padded: tuple[int, int]
+
+
+def resized_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(H, W) after the demo's resize: shorter side -> ``short_side``, longer side truncated."""
+    if height <= width:
+        return short_side, int(short_side * width / height)
+    return int(short_side * height / width), short_side
+
+
+def padded_size(height: int, width: int, divisibility: int) -> tuple[int, int]:
+    return (math.ceil(height / divisibility) * divisibility,
+            math.ceil(width / divisibility) * divisibility)
+
+
+def frame_geometry(height: int, width: int, short_side: int, divisibility: int) -> FrameGeometry:
+    resized = resized_size(height, width, short_side)
+    return FrameGeometry((height, width), resized, padded_size(*resized, divisibility))
+
+
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """Validate an RGB uint8 (H, W, 3) frame."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 frame of shape (H, W, 3), got {frame.dtype} {frame.shape}")
+    return frame
+
+
+def resize_frame(frame: np.ndarray, short_side: int) -> np.ndarray:
+    """PIL bicubic resize of an RGB uint8 (H, W, 3) frame, shorter side -> ``short_side``."""
+    frame = check_frame(frame)
+    height, width = frame.shape[:2]
+    size = resized_size(height, width, short_side)
+    if size == (height, width):
+        return frame
+    return np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.BICUBIC))
+
+
+def normalize_and_pad(frame: np.ndarray, mean: Tensor, std: Tensor, padded: tuple[int, int],
+                      device: torch.device | str = "cpu") -> Tensor:
+    """uint8 (H, W, 3) -> normalised float32 (1, 3, Hp, Wp), zero-padded bottom/right."""
+    frame = np.ascontiguousarray(frame)
+    if not frame.flags.writeable:  # e.g. np.asarray of a PIL image; torch wants writable memory
+        frame = frame.copy()
+    x = torch.from_numpy(frame).to(device).permute(2, 0, 1)
+    x = (x - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
+    height, width = x.shape[-2:]
+    return F.pad(x, (0, padded[1] - width, 0, padded[0] - height)).unsqueeze(0)
+
+
+def resize_masks(masks: np.ndarray | Tensor, geometry: FrameGeometry) -> Tensor:
+    """(N, H, W) boolean masks at the original size -> (N, Hp, Wp) at the padded model input.
+
+    The 0/255 uint8 masks are resized bilinearly in uint8 arithmetic and
+    thresholded at > 0, as the official demo does with the reference sketch.
+    """
+    masks = torch.as_tensor(np.asarray(masks))
+    if masks.ndim != 3:
+        raise ValueError(f"expected masks of shape (N, H, W), got {tuple(masks.shape)}")
+    if tuple(masks.shape[-2:]) != geometry.original:
+        raise ValueError(
+            f"mask size {tuple(masks.shape[-2:])} differs from the frame size {geometry.original}")
+    as_uint8 = (masks > 0).to(torch.uint8) * 255
+    resized = F.interpolate(as_uint8.unsqueeze(1), size=geometry.resized, mode="bilinear") > 0
+    height, width = geometry.resized
+    return F.pad(resized[:, 0], (0, geometry.padded[1] - width, 0, geometry.padded[0] - height))
+
+
+def logits_to_frame(logits: Tensor, geometry: FrameGeometry, to_original: bool = True) -> Tensor:
+    """Stride-4 mask logits (N, h, w) -> logits at the resized (or original) frame size."""
+    up = F.interpolate(logits.unsqueeze(1).float(), size=geometry.padded, mode="bilinear", align_corners=False)
+    height, width = geometry.resized
+    up = up[..., :height, :width]
+    if to_original and geometry.original != geometry.resized:
+        up = F.interpolate(up, size=geometry.original, mode="bilinear", align_corners=False)
+    return up[:, 0]

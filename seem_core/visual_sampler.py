@@ -1,0 +1,122 @@
+"""SEEM's visual sampler: turn a reference mask into a referring-image prompt.
+
+Supplementary Algorithm 1 of the SEEM paper, as the official video demo runs it:
+the positive pixels of each (padded) mask are listed row-major as normalised
+coordinates ``(row / padded H, col / padded W)``; at most ``max_points`` of them
+are kept by a random subset (``randperm``); features are read at those points
+by bilinear sampling (``grid_sample``, ``align_corners=True``). The mean of the
+mask-feature samples is the object's visual query; at every decoder level the
+samples of that level's features, times a learned matrix, plus a learned
+positive/negative indicator, are the prompt tokens.
+
+Random draws use an explicit ``torch.Generator`` so runs are reproducible. The
+draw order is the official one (the mean query's positives for every mask, then
+its negatives, then per level positives and negatives), so a generator seeded
+like the official ``torch.manual_seed`` replays the official subsets exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass
+class VisualPrompt:
+    """Referring-image prompts of B objects, reusable on every later frame.
+
+    ``query`` and ``negative_query`` are (B, C) (zeros where a mask has no
+    pixel); ``tokens[l]`` is (B, T_l, C) for decoder level l, with
+    ``padding[l]`` (B, T_l) True where a token is padding (objects with fewer
+    sampled points than others).
+    """
+
+    query: Tensor
+    negative_query: Tensor
+    tokens: list[Tensor]
+    padding: list[Tensor]
+
+    def __len__(self) -> int:
+        return self.query.shape[0]
+
+    def select(self, index: list[int] | Tensor) -> "VisualPrompt":
+        """The prompts of a subset of objects (padding columns kept)."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.query.device)
+        return VisualPrompt(
+            self.query[index],
+            self.negative_query[index],
+            [t[index] for t in self.tokens],
+            [p[index] for p in self.padding],
+        )
+
+    @staticmethod
+    def concat(prompts: list["VisualPrompt"]) -> "VisualPrompt":
+        """Stack prompts of several batches into one batch, padding tokens as needed."""
+        levels = len(prompts[0].tokens)
+        tokens, padding = [], []
+        for level in range(levels):
+            width = max(p.tokens[level].shape[1] for p in prompts)
+            tokens.append(torch.cat([_pad_dim1(p.tokens[level], width, 0.0) for p in prompts]))
+            padding.append(torch.cat([_pad_dim1(p.padding[level], width, True) for p in prompts]))
+        return VisualPrompt(
+            torch.cat([p.query for p in prompts]),
+            torch.cat([p.negative_query for p in prompts]),
+            tokens,
+            padding,
+        )
+
+
+def _pad_dim1(x: Tensor, width: int, value) -> Tensor:
+    if x.shape[1] == width:
+        return x
+    pad = x.new_full((x.shape[0], width - x.shape[1], *x.shape[2:]), value)
+    return torch.cat([x, pad], dim=1)
+
+
+def mask_points(mask: Tensor, max_points: int, generator: torch.Generator | None) -> Tensor:
+    """Normalised (row, col) coordinates of at most ``max_points`` pixels of ``mask``.
+
+    ``mask`` is one padded (H, W) boolean mask. Coordinates are divided by the
+    padded size, as the official code does. With more candidates than
+    ``max_points``, a random subset is drawn (``randperm``, not re-sorted).
+    """
+    height, width = mask.shape[-2:]
+    points = mask.nonzero().to(torch.float32) / torch.tensor(
+        [height, width], dtype=torch.float32, device=mask.device
+    )
+    if points.shape[0] > max_points:
+        order = torch.randperm(points.shape[0], generator=generator)[:max_points]
+        points = points[order.to(points.device)]
+    return points
+
+
+def sample_features(features: Tensor, points: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Bilinear feature samples at each object's points.
+
+    ``features`` is (1 or B, C, H, W); ``points[b]`` is (n_b, 2) normalised
+    (row, col). Returns samples (B, n_max, C) and padding (B, n_max).
+    """
+    count = len(points)
+    n_max = max((p.shape[0] for p in points), default=0)
+    grid = features.new_zeros(count, n_max, 1, 2)
+    padding = torch.ones(count, n_max, dtype=torch.bool, device=features.device)
+    for b, p in enumerate(points):
+        # grid_sample wants (x, y) in [-1, 1]
+        grid[b, : p.shape[0], 0] = p.flip(-1).to(grid.dtype) * 2.0 - 1.0
+        padding[b, : p.shape[0]] = False
+    if n_max == 0:
+        return features.new_zeros(count, 0, features.shape[1]), padding
+    source = features.expand(count, -1, -1, -1) if features.shape[0] == 1 else features
+    samples = F.grid_sample(source, grid, mode="bilinear", align_corners=True)
+    samples = samples.squeeze(-1).transpose(1, 2)
+    return samples.masked_fill(padding.unsqueeze(-1), 0.0), padding
+
+
+def masked_mean(samples: Tensor, padding: Tensor) -> Tensor:
+    """Mean over the non-padded samples of each object; zeros where there are none."""
+    valid = (~padding).unsqueeze(-1).to(samples.dtype)
+    total = (samples * valid).sum(dim=1)
+    count = valid.sum(dim=1)
+    return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
