@@ -1,0 +1,10 @@
+"""SEEM (Segment Everything Everywhere All at Once) for referring-image video segmentation."""
+from .checkpoint import CheckpointError, CheckpointNotFoundError, load_checkpoint, resolve_checkpoint
+from .config import ConfigError, SEEMConfig, load_config
+from .model import SEEM, build_model
+from .predictor import SEEMPredictor, Segmentation
+
+__all__ = [
+    "SEEM", "SEEMConfig", "SEEMPredictor", "Segmentation", "CheckpointError", "CheckpointNotFoundError",
+    "ConfigError", "build_model", "load_checkpoint", "load_config", "resolve_checkpoint",
+]

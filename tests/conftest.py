@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ DATA_DIR = SHARED_DIR / "data"
 # Golden tensors: the tolerance the golden README suggests for a float32 re-implementation.
 GOLDEN_ATOL = 1e-4
 GOLDEN_RTOL = 1e-4
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep caches the code writes (class-embedding tables) out of the user's home during tests."""
+    if "SEEM_VOS_CACHE" not in os.environ:
+        os.environ["SEEM_VOS_CACHE"] = tempfile.mkdtemp(prefix="seem-vos-test-cache-")
 
 
 def in_ci() -> bool:
