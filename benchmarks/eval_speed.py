@@ -103,7 +103,7 @@ def main() -> None:
                           f"  -> vos-eval is {v_wall / wall:.1f}x")
                 except subprocess.CalledProcessError as err:
                     print(f"  vos-benchmark: failed to run ({err})")
-    print("\npeak memory is the largest child RSS seen so far (ru_maxrss); workers are separate processes")
+    print("\npeak memory is the largest child RSS seen so far (ru_maxrss)")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--year", default="2017", choices=["2016", "2017"], help="ImageSets year (default: 2017)")
     parser.add_argument("--task", default="semi-supervised", choices=TASKS, help="default: semi-supervised")
     parser.add_argument("--output", type=Path, default=None, help="where to write the reports (default: --results)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("--workers", type=int, default=None, help="worker threads (default: one per core)")
     return parser
 
 

@@ -19,9 +19,8 @@ are matched one-to-one to the objects by maximal mean J&F (Hungarian method).
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -221,7 +220,7 @@ class _Job:
 
 
 def _evaluate_job(job: _Job) -> SequenceScores:
-    """Read one sequence's annotations and results and score it (runs in a worker process)."""
+    """Read one sequence's annotations and results and score it (runs in a worker thread)."""
     seq = job.sequence
     annotations = _annotations_dir(job.davis_root, job.task)
     frames = _frame_names(job.davis_root, annotations, seq)
@@ -253,11 +252,6 @@ def _evaluate_job(job: _Job) -> SequenceScores:
 
 # ----------------------------------------------------------------------------- running
 
-def _init_worker() -> None:
-    # One process per core already; OpenCV's own threads would only compete with them.
-    cv2.setNumThreads(1)
-
-
 def default_workers(n_jobs: int) -> int:
     """One worker per available core, never more than there are sequences."""
     try:
@@ -270,11 +264,10 @@ def default_workers(n_jobs: int) -> int:
 def _run(jobs: list[_Job], workers: int) -> list[SequenceScores]:
     if workers <= 1 or len(jobs) <= 1:
         return [_evaluate_job(job) for job in jobs]
-    # fork, not spawn: workers start in milliseconds and never re-import the caller's
-    # __main__ (a script without a main guard would otherwise start itself again). They
-    # touch only numpy, OpenCV and Pillow, so threads of the parent (torch) do not matter.
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+    # Threads, not processes: PNG decoding, OpenCV and the large numpy operations release
+    # the GIL, and a forked worker deadlocks when the caller already ran torch or OpenCV
+    # thread pools (the pipeline evaluates in the process that ran the model).
+    with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(_evaluate_job, jobs))
 
 
@@ -320,7 +313,7 @@ def evaluate_davis(
 
     Returns ``{"global", "per_sequence", "per_object", "protocol"}``; ``global`` and
     ``per_object`` hold the toolkit's numbers at full precision, ``per_object`` also the
-    per-frame J and F. ``workers`` processes share the sequences (default: one per
+    per-frame J and F. ``workers`` threads share the sequences (default: one per
     core); the numbers do not depend on it.
     """
     davis_root, results_dir = Path(davis_root), Path(results_dir)
