@@ -1,0 +1,192 @@
+"""Propagate first-frame object masks through a video with SEEM referring-image prompts.
+
+Every object gets one referring-image prompt from the frame where it is first
+annotated (SEEM's visual sampler inside its mask). Each later frame runs the
+backbone and pixel decoder once and is decoded against all prompts together.
+
+A memory strategy decides which extra prompts join the first-frame ones:
+
+* ``first`` -- none; the protocol of the SEEM paper.
+* ``first+previous`` -- each object's predicted mask on the previous frame is
+  encoded as a second referring prompt (SEEM's memory prompt).
+
+When an object has several prompts, its mask logits are averaged (a vote in
+logit space). The per-object logits then become one label map by
+:func:`label_map`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from seem_core.visual_sampler import VisualPrompt
+
+
+class Predictor(Protocol):
+    """What propagation needs from :class:`seem_core.predictor.SEEMPredictor`."""
+
+    def encode_frame(self, frame: np.ndarray) -> Any: ...
+
+    def encode_reference(self, frame: Any, masks: np.ndarray, generator: torch.Generator | None = None) \
+            -> VisualPrompt: ...
+
+    def segment(self, frame: Any, prompt: VisualPrompt, to_original: bool = True) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PropagationConfig:
+    """``memory``: a key of :data:`MEMORY_STRATEGIES`; ``threshold``: background threshold on
+    mask logits (0.0 = probability 0.5); ``seed``: seeds the visual sampler's point subsets."""
+
+    memory: str = "first"
+    threshold: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.memory not in MEMORY_STRATEGIES:
+            raise ValueError(f"propagation.memory must be one of {', '.join(MEMORY_STRATEGIES)}, "
+                             f"got {self.memory!r}")
+
+
+def label_map(logits: Tensor | np.ndarray, ids: list[int], threshold: float = 0.0) -> np.ndarray:
+    """One (H, W) uint8 label map from per-object mask logits (N, H, W), without overlaps.
+
+    A pixel goes to the object with the highest logit if that logit is above
+    ``threshold``; otherwise it is background (0). Ties go to the first object.
+    """
+    logits = torch.as_tensor(logits)
+    if logits.ndim != 3 or logits.shape[0] != len(ids):
+        raise ValueError(f"expected logits of shape ({len(ids)}, H, W), got {tuple(logits.shape)}")
+    if not ids:
+        return np.zeros(tuple(logits.shape[1:]), dtype=np.uint8)
+    best, index = logits.float().max(dim=0)
+    lookup = torch.tensor(ids, dtype=torch.uint8)
+    labels = torch.where(best > threshold, lookup[index], torch.zeros((), dtype=torch.uint8))
+    return labels.numpy()
+
+
+@dataclass
+class Prompts:
+    """A batch of referring prompts and, per row, the position of the object it serves."""
+
+    prompt: VisualPrompt
+    owners: Tensor  # (R,) long
+
+    @staticmethod
+    def concat(parts: list["Prompts"]) -> "Prompts":
+        parts = [p for p in parts if len(p.prompt)]
+        return Prompts(VisualPrompt.concat([p.prompt for p in parts]), torch.cat([p.owners for p in parts]))
+
+
+class MemoryStrategy:
+    """Extra prompts beyond each object's first reference; ``observe`` sees every prediction."""
+
+    def extra(self) -> Prompts | None:
+        return None
+
+    def observe(self, predictor: Predictor, encoded: Any, masks: np.ndarray,
+                generator: torch.Generator) -> None:
+        """``masks`` (N, H, W) bool: this frame's prediction, in object order."""
+
+
+class FirstFrameMemory(MemoryStrategy):
+    """Only the first-frame prompts (the SEEM paper's video protocol)."""
+
+
+class PreviousFrameMemory(MemoryStrategy):
+    """The previous frame's predicted masks as a second prompt of every object still visible."""
+
+    def __init__(self) -> None:
+        self._previous: Prompts | None = None
+
+    def extra(self) -> Prompts | None:
+        return self._previous
+
+    def observe(self, predictor: Predictor, encoded: Any, masks: np.ndarray,
+                generator: torch.Generator) -> None:
+        visible = [i for i in range(len(masks)) if masks[i].any()]
+        if not visible:  # a prompt from an empty mask carries nothing
+            self._previous = None
+            return
+        prompt = predictor.encode_reference(encoded, masks[visible], generator=generator)
+        self._previous = Prompts(prompt, torch.tensor(visible, dtype=torch.long))
+
+
+MEMORY_STRATEGIES: dict[str, Callable[[], MemoryStrategy]] = {
+    "first": FirstFrameMemory,
+    "first+previous": PreviousFrameMemory,
+}
+
+
+def fuse_by_owner(logits: Tensor, owners: Tensor, count: int) -> Tensor:
+    """Average the rows of ``logits`` (R, H, W) that serve the same object: (count, H, W)."""
+    logits = logits.float()
+    total = logits.new_zeros((count, *logits.shape[1:])).index_add_(0, owners, logits)
+    rows = torch.bincount(owners, minlength=count).clamp(min=1).to(logits.dtype)
+    return total / rows.view(-1, 1, 1)
+
+
+class Propagator:
+    """Frame-by-frame propagation state: tracked object ids, their prompts, the memory.
+
+    Feed frames in order to :meth:`step`; pass the annotation of a frame where
+    objects are given (the first frame, and any later frame that introduces new
+    ids). New objects are copied from the annotation on their own frame; objects
+    already tracked are always predicted, so a fully annotated later frame (a
+    DAVIS ground-truth PNG) leaks nothing about them. Only one frame and its
+    encoding are held at a time (two with ``first+previous``'s prompt).
+    """
+
+    def __init__(self, predictor: Predictor, config: PropagationConfig | None = None):
+        self.predictor = predictor
+        self.config = config or PropagationConfig()
+        self.memory = MEMORY_STRATEGIES[self.config.memory]()
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.ids: list[int] = []
+        self._references: Prompts | None = None
+
+    def step(self, frame: np.ndarray, annotation: np.ndarray | None = None) -> np.ndarray:
+        """Label map (H, W) uint8 of one frame; the first frame must bring at least one object."""
+        height, width = frame.shape[:2]
+        new_ids = self._new_ids(annotation, (height, width))
+        if not self.ids and not new_ids:
+            raise ValueError("nothing to track: the first frame needs an annotation with at least one object")
+        encoded = self.predictor.encode_frame(frame)
+        labels = self._predict(encoded, (height, width))
+        if new_ids:
+            new_masks = np.stack([annotation == i for i in new_ids])
+            for i, mask in zip(new_ids, new_masks):
+                labels[mask] = i
+            self._add_objects(encoded, new_ids, new_masks)
+        if self.ids:
+            masks = np.stack([labels == i for i in self.ids])
+            self.memory.observe(self.predictor, encoded, masks, self.generator)
+        return labels
+
+    def _new_ids(self, annotation: np.ndarray | None, size: tuple[int, int]) -> list[int]:
+        if annotation is None:
+            return []
+        if annotation.shape != size:
+            raise ValueError(f"annotation of shape {annotation.shape} does not match the frame size {size}")
+        present = [int(i) for i in np.unique(annotation) if i != 0]
+        return [i for i in present if i not in self.ids]
+
+    def _predict(self, encoded: Any, size: tuple[int, int]) -> np.ndarray:
+        if self._references is None:
+            return np.zeros(size, dtype=np.uint8)
+        extra = self.memory.extra()
+        prompts = self._references if extra is None else Prompts.concat([self._references, extra])
+        logits = self.predictor.segment(encoded, prompts.prompt).logits
+        return label_map(fuse_by_owner(logits, prompts.owners, len(self.ids)), self.ids, self.config.threshold)
+
+    def _add_objects(self, encoded: Any, ids: list[int], masks: np.ndarray) -> None:
+        prompt = self.predictor.encode_reference(encoded, masks, generator=self.generator)
+        owners = torch.arange(len(self.ids), len(self.ids) + len(ids))
+        added = Prompts(prompt, owners)
+        self._references = added if self._references is None else Prompts.concat([self._references, added])
+        self.ids.extend(ids)
+
