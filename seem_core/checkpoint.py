@@ -96,11 +96,19 @@ def _first_line(err: Exception) -> str:
     return text.splitlines()[0] if text else "no detail"
 
 
+def _load_tensors(path: Path):
+    """``torch.load`` memory-mapped where the file format allows (no second copy of the weights in RAM)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """Read a ``.pt`` state dict (tensors only; a ``{"model": ...}`` wrapper is unwrapped)."""
     path = Path(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = _load_tensors(path)
     except FileNotFoundError:
         raise CheckpointNotFoundError(f"{path}: checkpoint file not found") from None
     except Exception as err:
