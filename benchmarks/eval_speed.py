@@ -12,10 +12,8 @@ otherwise the recorded official timing is the comparison.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,11 +26,15 @@ SHARED = Path(os.environ.get("SEEM_VOS_SHARED", ROOT.parent / "shared")) / "data
 
 
 def timed(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one child process."""
+    """(wall seconds, peak RSS in MB) of one child process (its own peak, via wait4)."""
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    return wall, usage.ru_maxrss / 1024
 
 
 def median_run(command: list[str], repeats: int, cwd: Path | None = None) -> tuple[float, float]:
@@ -55,16 +57,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--official", type=Path, default=None, help="checkout of davis2017-evaluation")
+    parser.add_argument("--tools-python", default=sys.executable,
+                        help="interpreter that has the official toolkit's needs (pandas, scikit-image) and "
+                             "vos-benchmark, e.g. a scratch venv; default: this one")
     args = parser.parse_args()
 
     davis_root = SHARED / "davis2016"
     sets = sorted(p.parent for p in (SHARED / "predictions").glob("*/official_timing.json"))
     if not sets:
         sys.exit(f"no prediction sets under {SHARED / 'predictions'}")
-    has_vos_benchmark = importlib.util.find_spec("vos_benchmark") is not None
+    has_vos_benchmark = subprocess.run([args.tools_python, "-c", "import vos_benchmark"],
+                                       capture_output=True).returncode == 0
     if not has_vos_benchmark:
-        print("vos-benchmark: not installed (its wheel pulls opencv-python, which clashes with the "
-              "headless OpenCV here); comparing with the recorded official timing only")
+        print(f"vos-benchmark: not importable by {args.tools_python} (its wheel pulls opencv-python, which "
+              "clashes with the headless OpenCV here: install it in a scratch venv and pass --tools-python)")
     if args.official is None:
         print("official toolkit: no --official checkout given; using official_timing.json")
 
@@ -88,22 +94,24 @@ def main() -> None:
                 subprocess.run(["cp", "-r", str(prediction_set), str(copy)], check=True)
                 for stale in copy.glob("official_*"):
                     stale.unlink()
-                command = [sys.executable, "evaluation_method.py", "--task", "semi-supervised", "--set", "val",
+                command = [args.tools_python, "evaluation_method.py", "--task", "semi-supervised", "--set", "val",
                            "--davis_path", str(davis_shim(tmp / prediction_set.name, davis_root)),
                            "--results_path", str(copy)]
                 o_wall, o_peak = timed(command, cwd=args.official)  # it reuses its CSVs: run once
                 print(f"  official (live)   {o_wall:6.2f} s  {frames / o_wall:7.1f} frames/s  peak {o_peak:6.0f} MB"
                       f"  -> vos-eval is {o_wall / wall:.1f}x")
             if has_vos_benchmark:
-                command = [sys.executable, "-m", "vos_benchmark.benchmark", "-g",
-                           str(davis_root / "Annotations" / "480p"), "-m", str(prediction_set), "--skip_first_and_last"]
+                # vos-benchmark has no command line; its README calls this function.
+                call = (f"from vos_benchmark.benchmark import benchmark; "
+                        f"benchmark([{str(davis_root / 'Annotations' / '480p')!r}], [{str(prediction_set)!r}])")
+                command = [args.tools_python, "-c", call]
                 try:
                     v_wall, v_peak = median_run(command, args.repeats)
                     print(f"  vos-benchmark     {v_wall:6.2f} s  {frames / v_wall:7.1f} frames/s  peak {v_peak:6.0f} MB"
                           f"  -> vos-eval is {v_wall / wall:.1f}x")
                 except subprocess.CalledProcessError as err:
                     print(f"  vos-benchmark: failed to run ({err})")
-    print("\npeak memory is the largest child RSS seen so far (ru_maxrss)")
+    print("\npeak memory: each tool's own process (ru_maxrss from wait4)")
 
 
 if __name__ == "__main__":
