@@ -79,11 +79,15 @@ def resolve_checkpoint(reference: str | os.PathLike, config_key: str = "model.ch
             f"path of a SEEM checkpoint, or to a released file name ({', '.join(RELEASED_FILES)}) or "
             f"hf://owner/repo/file to fetch it from the Hugging Face hub.")
     repo_id, filename = location
-    try:
-        from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download
 
+    try:  # the cache first: no network round trip (and no retries when offline) for a cached file
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=True))
+    except Exception:
+        log.info("%s is not in the Hugging Face cache; downloading it from %s", filename, repo_id)
+    try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename))
-    except Exception as err:  # offline, no cache, gated, missing file: all end the same way
+    except Exception as err:  # offline, gated, missing file: all end the same way
         url = f"https://huggingface.co/{repo_id}/resolve/main/{filename}"
         raise CheckpointNotFoundError(
             f"checkpoint {str(reference)!r} is not a local file and could not be fetched from the "

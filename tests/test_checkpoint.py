@@ -96,22 +96,31 @@ def test_resolve_unknown_name_says_what_to_set(tmp_path):
 def test_released_name_goes_to_the_hub_and_offline_failure_names_the_download(monkeypatch):
     calls = []
 
-    def offline(repo_id, filename):
-        calls.append((repo_id, filename))
+    def offline(repo_id, filename, local_files_only=False):
+        calls.append((repo_id, filename, local_files_only))
         raise OSError("We couldn't connect to the hub")
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", offline)
     with pytest.raises(CheckpointNotFoundError) as err:
         resolve_checkpoint("seem_focall_v1.pt", config_key="model.checkpoint")
-    assert calls == [(checkpoint.HUB_REPO, "seem_focall_v1.pt")]
+    assert calls == [(checkpoint.HUB_REPO, "seem_focall_v1.pt", True), (checkpoint.HUB_REPO, "seem_focall_v1.pt", False)]
     message = str(err.value)
     assert f"https://huggingface.co/{checkpoint.HUB_REPO}/resolve/main/seem_focall_v1.pt" in message
     assert "model.checkpoint=/path/to/seem_focall_v1.pt" in message
 
 
-def test_hub_reference_uses_the_cache(monkeypatch, tmp_path):
+def test_hub_reference_uses_the_cache_without_going_online(monkeypatch, tmp_path):
     cached = save(tmp_path, {}, "weights.pt")
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", lambda repo_id, filename: str(cached))
+    calls = []
+
+    def cache_only(repo_id, filename, local_files_only=False):
+        calls.append((repo_id, filename, local_files_only))
+        if not local_files_only:
+            raise AssertionError("went online for a cached file")
+        return str(cached)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", cache_only)
     assert resolve_checkpoint("hf://someone/models/sub/weights.pt") == cached
+    assert calls == [("someone/models", "sub/weights.pt", True)]
     with pytest.raises(CheckpointError, match="expected hf://owner/repo/path/to/file"):
         resolve_checkpoint("hf://only-owner")
