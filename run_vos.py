@@ -50,12 +50,10 @@ def effective_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def load_predictor(config: dict[str, Any]):
-    from seem_core.predictor import SEEMPredictor
+    from vos.models import load_predictor as predictor_for
 
-    model = config["model"]
-    return SEEMPredictor.from_checkpoint(model["config"] or model["architecture"], model["checkpoint"],
-                                         device=config["device"], precision=config["precision"],
-                                         short_side=config["short_side"])
+    return predictor_for(config["model"], device=config["device"], precision=config["precision"],
+                         short_side=config["short_side"])
 
 
 def run(cfg: DictConfig) -> Any:
