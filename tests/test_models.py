@@ -1,5 +1,4 @@
 """Model configs of this project -> what the SEEM builder takes (vos.models)."""
-from pathlib import Path
 
 import pytest
 import yaml
