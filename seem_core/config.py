@@ -178,11 +178,15 @@ def from_dict(values: Mapping[str, Any]) -> SEEMConfig:
 def from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
     """Map an official SEEM config (merged YAML as a dict) onto :class:`SEEMConfig`."""
     try:
-        model = cfg["MODEL"]
-        backbone, text = model["BACKBONE"], model["TEXT"]
-        encoder, decoder = model["ENCODER"], model["DECODER"]
-    except KeyError as err:
+        return _from_official(cfg)
+    except KeyError as err:  # a required key at any depth
         raise ConfigError(f"not an official SEEM config: missing key {err}") from None
+
+
+def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
+    model = cfg["MODEL"]
+    backbone, text = model["BACKBONE"], model["TEXT"]
+    encoder, decoder = model["ENCODER"], model["DECODER"]
     focal = backbone.get("FOCAL")
     if focal is None:
         raise ConfigError(
@@ -240,7 +244,7 @@ def from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
             pre_norm=decoder["PRE_NORM"],
             enforce_input_proj=decoder["ENFORCE_INPUT_PROJ"],
             max_spatial_len=tuple(decoder["MAX_SPATIAL_LEN"]),
-            spatial_memories=attn.get("SPATIAL_MEMORIES", 32),
+            spatial_memories=attn.get("SPATIAL_MEMORIES", defaults.decoder.spatial_memories),
         ),
         pixel_mean=tuple(inputs.get("PIXEL_MEAN", defaults.pixel_mean)),
         pixel_std=tuple(inputs.get("PIXEL_STD", defaults.pixel_std)),
@@ -249,7 +253,7 @@ def from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
 
 
 def load_config(source: str | Path | Mapping[str, Any] | SEEMConfig) -> SEEMConfig:
-    """Accept a SEEMConfig, an official YAML path, or a dict in either layout."""
+    """Accept a SEEMConfig, or a YAML path or dict in either layout (official, or our ``architecture``)."""
     if isinstance(source, SEEMConfig):
         return source
     if isinstance(source, (str, Path)):
