@@ -29,7 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-OFFICIAL_TIMING = Path(os.environ.get("SEEM_GOLDEN_DIR", ROOT.parent / "shared" / "golden")) / "timing_official_cpu.json"
+# The golden folder as tests/conftest.py finds it (SEEM_GOLDEN_DIR, else $SEEM_VOS_SHARED/golden).
+SHARED_DIR = Path(os.environ.get("SEEM_VOS_SHARED", ROOT.parent / "shared"))
+OFFICIAL_TIMING = Path(os.environ.get("SEEM_GOLDEN_DIR", SHARED_DIR / "golden")) / "timing_official_cpu.json"
 OFFICIAL_NAMES = {"focalt": "focalt_unicl_lang_demo", "focall": "focall_unicl_lang_demo"}
 
 
@@ -158,7 +160,9 @@ def main() -> None:
     for size in args.models:
         out = subprocess.run([sys.executable, __file__, "--one", size, "--runs", str(args.runs), "--device",
                               args.device, "--precision", args.precision],
-                             check=True, capture_output=True, text=True)
+                             capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"{size}: measurement failed (exit {out.returncode}):\n{out.stderr.strip()}")
         ours[size] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{size}: {ours[size]}", flush=True)
     print(f"\ndevice {args.device}, precision {args.precision}, torch threads 2")

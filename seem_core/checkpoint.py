@@ -163,10 +163,9 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     report = LoadReport(str(path), ignored=ignored)
     report.missing = [k for k in expected if k not in state_dict]
     report.unexpected = [k for k in state_dict if k not in expected]
-    report.mismatched = [
-        f"{k} {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape
-    ]
+    mismatched = [k for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    report.mismatched = [f"{k} {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
+                         for k in mismatched]
     problems = [
         _summary(title, items)
         for title, items in (("missing keys", report.missing), ("unexpected keys", report.unexpected),
@@ -178,7 +177,6 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
                               + ". Check that the model config matches the checkpoint.")
     if problems:
         log.warning("%s: loading non-strictly: %s", path, "; ".join(problems))
-        bad = {m.split(" ")[0] for m in report.mismatched}
-        state_dict = {k: v for k, v in state_dict.items() if k in expected and k not in bad}
+        state_dict = {k: v for k, v in state_dict.items() if k in expected and k not in mismatched}
     model.load_state_dict(state_dict, strict=not problems)
     return report

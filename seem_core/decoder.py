@@ -80,7 +80,6 @@ class SEEMDecoder(nn.Module):
             raise ValueError("MODEL.DECODER.PRE_NORM = true is not implemented (no SEEM config uses it)")
         dim = cfg.hidden_dim
         self.cfg = cfg
-        self.num_heads = cfg.nheads
         self.transformer_self_attention_layers = nn.ModuleList(
             SelfAttentionLayer(dim, cfg.nheads) for _ in range(cfg.num_layers))
         self.transformer_cross_attention_layers = nn.ModuleList(

@@ -278,7 +278,10 @@ def _read_cached_table(path: Path, names: tuple[str, ...], dim: int) -> Tensor |
 
 
 def _write_atomically(path: Path, payload: dict) -> None:
-    """Write via a temporary file and rename, so a concurrent reader never sees half a file."""
+    """Write via a temporary file and rename, so a concurrent reader never sees half a file.
+
+    (``eval.files.atomic_writer`` does this for the pipeline; ``seem_core`` must not depend
+    on ``eval``, so this one cache file has its own.)"""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

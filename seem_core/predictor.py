@@ -1,10 +1,14 @@
 """A small inference API over SEEM for referring-image segmentation.
 
-    predictor = SEEMPredictor.from_checkpoint("configs/...yaml or dict", "seem_focalt_v0.pt")
+    predictor = SEEMPredictor.from_checkpoint(architecture, "seem_focalt_v0.pt")
     reference = predictor.encode_frame(first_frame)                # backbone + pixel decoder once
     prompt = predictor.encode_reference(reference, masks)          # (N, H, W) bool, one per object
     for frame in frames:
         result = predictor.segment(frame, prompt)                  # result.logits: (N, H, W)
+
+``architecture`` is what :func:`seem_core.model.build_model` takes: an official
+SEEM YAML, the ``architecture:`` node of ``configs/model/*.yaml`` (or a file of
+it), or a SEEMConfig; :func:`vos.models.load_predictor` reads a whole model file.
 
 Frames are RGB uint8 arrays at any size; they are resized, normalised and padded
 as the official demo does, and results come back at the frame's own size.

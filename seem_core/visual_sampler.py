@@ -118,5 +118,4 @@ def masked_mean(samples: Tensor, padding: Tensor) -> Tensor:
     """Mean over the non-padded samples of each object; zeros where there are none."""
     valid = (~padding).unsqueeze(-1).to(samples.dtype)
     total = (samples * valid).sum(dim=1)
-    count = valid.sum(dim=1)
-    return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+    return total / valid.sum(dim=1).clamp(min=1)  # total is 0 where nothing is valid
