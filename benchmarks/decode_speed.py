@@ -10,6 +10,7 @@ for a video decoder). The JPEG folder itself is timed too, as the "folder" sourc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -25,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from vos.frames import VIDEO_BACKENDS, FrameSourceError, open_frames  # noqa: E402
 
-DAVIS_FRAMES = ROOT.parent / "shared" / "data" / "davis2016" / "JPEGImages" / "480p"
+SHARED = Path(os.environ.get("SEEM_VOS_SHARED", ROOT.parent / "shared")) / "data"
+DAVIS_FRAMES = SHARED / "davis2016" / "JPEGImages" / "480p"
 
 
 def synthetic_480p(count: int) -> Iterable[np.ndarray]:
@@ -55,15 +57,14 @@ def encode_h264(path: Path, frames: Iterable[np.ndarray], fps: int = 24) -> int:
 
 def frames_per_second(path: Path, backend: str | None, max_frames: int | None) -> tuple[float, float]:
     """(streaming fps, reverse random-access fps) for one source."""
-    source = open_frames(path, backend=backend, max_frames=max_frames)
-    start = time.perf_counter()
-    streamed = sum(1 for _ in source)
-    stream_fps = streamed / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for i in reversed(range(len(source))):
-        source[i]
-    random_fps = len(source) / (time.perf_counter() - start)
-    source.close()
+    with open_frames(path, backend=backend, max_frames=max_frames) as source:
+        start = time.perf_counter()
+        streamed = sum(1 for _ in source)
+        stream_fps = streamed / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for i in reversed(range(len(source))):
+            source[i]
+        random_fps = len(source) / (time.perf_counter() - start)
     return stream_fps, random_fps
 
 

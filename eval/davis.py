@@ -101,10 +101,11 @@ def _score_unsupervised(
     j = np.zeros((n_rows, len(object_ids), len(gt)))
     f = np.zeros_like(j)
     for t in range(len(gt)):
+        objects = [gt[t] == k for k in object_ids]
         for p in range(n_rows):
             proposal = pred[t] == p + 1
-            for g, k in enumerate(object_ids):
-                j[p, g, t], f[p, g, t] = frame_scores(gt[t] == k, proposal, void[t], kernel)
+            for g, obj in enumerate(objects):
+                j[p, g, t], f[p, g, t] = frame_scores(obj, proposal, void[t], kernel)
     rows, cols = linear_sum_assignment(-(j.mean(axis=2) + f.mean(axis=2)) / 2)
     order = np.argsort(cols)
     return j[rows[order], cols[order]], f[rows[order], cols[order]]

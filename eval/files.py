@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator, TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+T = TypeVar("T")
 
 
 class MaskFileError(ValueError):
@@ -33,6 +35,25 @@ def davis_palette() -> np.ndarray:
 
 # Modes whose pixel values are the labels themselves.
 LABEL_MODES = ("P", "L")
+# What PIL raises on a missing, truncated or non-image file.
+IMAGE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError)
+
+
+def decode_mask_file(path: str | os.PathLike, decode: Callable[[Image.Image], T]) -> T:
+    """``decode`` applied to the loaded image at ``path``.
+
+    A missing or unreadable file is a :class:`MaskFileError` naming it; ``decode``
+    may raise its own ``MaskFileError`` for an image it does not accept.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return decode(image)
+    except FileNotFoundError:
+        raise MaskFileError(f"{path}: mask file not found") from None
+    except IMAGE_ERRORS as err:
+        raise MaskFileError(f"{path}: cannot read mask ({err})") from None
 
 
 def read_label_png(path: str | os.PathLike) -> np.ndarray:
@@ -43,20 +64,16 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
     pixel values are colours, not ids.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            mode = image.mode
-            if mode not in LABEL_MODES:
-                raise MaskFileError(
-                    f"{path}: mask is a {mode} image; expected an indexed (palette) PNG "
-                    "whose pixel values are object ids"
-                )
-            return np.array(image, dtype=np.uint8)
-    except FileNotFoundError:
-        raise MaskFileError(f"{path}: mask file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise MaskFileError(f"{path}: cannot read mask ({err})") from None
+
+    def labels(image: Image.Image) -> np.ndarray:
+        if image.mode not in LABEL_MODES:
+            raise MaskFileError(
+                f"{path}: mask is a {image.mode} image; expected an indexed (palette) PNG "
+                "whose pixel values are object ids"
+            )
+        return np.array(image, dtype=np.uint8)
+
+    return decode_mask_file(path, labels)
 
 
 def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
@@ -72,10 +89,20 @@ def write_label_png(path: str | os.PathLike, labels: np.ndarray) -> None:
         image.save(fh, format="PNG")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """Create a new, uniquely named temporary file beside ``path``; returns (fd, its path).
+
+    Mode 0o666 lets the kernel apply the umask, so the file gets the permissions of a
+    normal ``open()`` without reading the umask (``os.umask`` changes it process-wide,
+    which races with other threads creating files).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
@@ -87,12 +114,10 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterato
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
-        # mkstemp creates owner-only files; give the result the permissions of a normal open().
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

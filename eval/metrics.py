@@ -83,6 +83,16 @@ def _window(gt: np.ndarray, pred: np.ndarray) -> tuple[slice, slice] | None:
     )
 
 
+def _cropped(
+    gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(gt, pred, keep) inside the masks' window, keep = not void; None if both masks are empty."""
+    window = _window(gt, pred)
+    if window is None:
+        return None
+    return gt[window], pred[window], None if void is None else ~void[window]
+
+
 def _jaccard_in(gt: np.ndarray, pred: np.ndarray, keep: np.ndarray | None) -> float:
     inter = gt & pred
     union = gt | pred
@@ -118,12 +128,10 @@ def frame_scores(
     gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None, kernel: np.ndarray
 ) -> tuple[float, float]:
     """(J, F) of one (H, W) boolean frame pair; ``kernel`` is the dilation disk for F."""
-    window = _window(gt, pred)
-    if window is None:
+    cropped = _cropped(gt, pred, void)
+    if cropped is None:
         return 1.0, 1.0
-    gt, pred = gt[window], pred[window]
-    keep = None if void is None else ~void[window]
-    return _jaccard_in(gt, pred, keep), _f_in(gt, pred, keep, kernel)
+    return _jaccard_in(*cropped), _f_in(*cropped, kernel)
 
 
 def _as_frames(gt, pred, void) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -151,10 +159,8 @@ def jaccard(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None) ->
     Takes (H, W) or (T, H, W) binary arrays; returns a 0-d or (T,) float64 array.
     """
     def score(g, p, v):
-        window = _window(g, p)
-        if window is None:
-            return 1.0
-        return _jaccard_in(g[window], p[window], None if v is None else ~v[window])
+        cropped = _cropped(g, p, v)
+        return 1.0 if cropped is None else _jaccard_in(*cropped)
 
     return _per_frame(score, gt, pred, void)
 

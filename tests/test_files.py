@@ -71,3 +71,16 @@ def test_atomic_writer_gives_normal_file_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_writer_leaves_the_process_umask_alone(tmp_path, monkeypatch):
+    # os.umask is process-wide: flipping it to read it would race with other threads creating files.
+    import os
+
+    def forbidden(mask):
+        raise AssertionError("atomic_writer must not change the umask")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    write_label_png(tmp_path / "00000.png", np.zeros((2, 3), np.uint8))
+    np.testing.assert_array_equal(read_label_png(tmp_path / "00000.png"), np.zeros((2, 3), np.uint8))
+    assert [p.name for p in tmp_path.iterdir()] == ["00000.png"]

@@ -67,7 +67,7 @@ def test_missing_or_corrupt_mask_names_the_file(tmp_path):
         read_binary_mask(broken)
 
 
-@pytest.mark.parametrize("mode, on", [("L", 255), ("L", 1), ("RGB", 255), ("1", 1), ("P", 1)])
+@pytest.mark.parametrize("mode, on", [("L", 255), ("L", 1), ("RGB", 255), ("1", 1), ("P", 1), ("LA", 255)])
 def test_binary_mask_formats(tmp_path, mode, on):
     expected = np.zeros((5, 7), bool)
     expected[1:4, 2:6] = True
@@ -76,7 +76,9 @@ def test_binary_mask_formats(tmp_path, mode, on):
     if mode == "P":
         write_mask(path, pixels)  # a DAVIS 2016 annotation: palette PNG with ids 0/1
     else:
-        images = {"L": pixels, "RGB": np.stack([pixels] * 3, axis=2), "1": expected}
+        opaque = np.full_like(pixels, 255)  # grey plus alpha, as image editors save masks
+        images = {"L": pixels, "RGB": np.stack([pixels] * 3, axis=2), "1": expected,
+                  "LA": np.stack([pixels, opaque], axis=2)}
         Image.fromarray(images[mode]).save(path)
     with Image.open(path) as image:
         assert image.mode == mode

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from eval.files import IMAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-# What PIL raises on a missing, truncated or non-image file.
-IMAGE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError)
 
 
 class FrameSourceError(ValueError):

@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from eval.files import MaskFileError, read_label_png, write_label_png
+from eval.files import MaskFileError, decode_mask_file, read_label_png, write_label_png
 
 # Pixel values a binary mask may use: 0/255 as image tools write them, or 0/1.
 BINARY_VALUE_SETS = ({0, 255}, {0, 1})
@@ -40,24 +39,19 @@ def read_mask(path: str | os.PathLike, expected_size: tuple[int, int] | None = N
 
 
 def read_binary_mask(path: str | os.PathLike, expected_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a black-and-white mask (0/255 or 0/1; grey, palette or grey-looking RGB) as (H, W) bool.
+    """Read a black-and-white mask (0/255 or 0/1; grey, palette or grey-looking RGB; alpha ignored) as (H, W) bool.
 
     Any other value is an error: a grey level in between, or colours, mean the file is
     not a binary mask (perhaps a multi-object label mask, which ``read_mask`` reads).
     """
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("L") if image.mode == "1" else image)
-    except FileNotFoundError:
-        raise MaskFileError(f"{path}: mask file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise MaskFileError(f"{path}: cannot read mask ({err})") from None
+    pixels = decode_mask_file(path, lambda image: np.asarray(image.convert("L") if image.mode == "1" else image))
     if pixels.ndim == 3:
-        colour = pixels[..., :3]
-        if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2])):
+        # Grey or colour channels, without alpha: 1 of LA/PA, 3 of RGB/RGBA.
+        channels = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
+        if (channels != channels[..., :1]).any():
             raise MaskFileError(f"{path}: mask has colours; expected a black-and-white (0/255) mask")
-        pixels = colour[..., 0]
+        pixels = channels[..., 0]
     check_size(path, pixels.shape, expected_size)
     values = set(np.unique(pixels).tolist())
     if not any(values <= allowed for allowed in BINARY_VALUE_SETS):
