@@ -69,18 +69,21 @@ def run(cfg: DictConfig) -> Any:
 
 def run_video(config: dict[str, Any], propagation: PropagationConfig):
     output = Path(config["output"])
-    if config["input"] is None:
-        from vos.demo_clip import make_demo_clip
+    demo = config["input"] is None
+    if demo:
+        from vos.demo_clip import describe_demo_clip, make_demo_clip
 
-        clip = make_demo_clip(output / DEMO_CLIP_SUBDIR)
+        clip = describe_demo_clip(output / DEMO_CLIP_SUBDIR)
         config.update(input=str(clip.frames_dir), mask=str(clip.first_mask),
                       ground_truth=config["ground_truth"] or str(clip.annotations_dir))
+        prepare_output_dir(output, config, overwrite=config["overwrite"])  # before the clip is made in it
+        make_demo_clip(clip.root)
     elif config["mask"] is None:
         raise ValueError("input is set but mask is not: give mask=<first-frame indexed PNG>")
-    frames = open_frames(config["input"], stride=config["stride"], max_frames=config["max_frames"])
-    with frames:
-        first_annotation(config["mask"], frames.size)  # bad input fails before anything is written
-        prepare_output_dir(output, config, overwrite=config["overwrite"])
+    with open_frames(config["input"], stride=config["stride"], max_frames=config["max_frames"]) as frames:
+        if not demo:  # bad input fails before anything is written
+            first_annotation(config["mask"], frames.size)
+            prepare_output_dir(output, config, overwrite=config["overwrite"])
         summary = segment_video(load_predictor(config), frames, config["mask"], output,
                                 propagation=propagation, stride=config["stride"], overlay=config["overlay"],
                                 ground_truth=config["ground_truth"])
@@ -110,6 +113,9 @@ def main(cfg: DictConfig) -> None:
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # every file is written atomically: what is finished stays
+        print("interrupted: finished files are kept; run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

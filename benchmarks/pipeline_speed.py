@@ -15,9 +15,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -25,7 +22,9 @@ from seem_core.model import build_model  # noqa: E402
 from seem_core.predictor import SEEMPredictor  # noqa: E402
 from vos.frames import open_frames  # noqa: E402
 from vos.masks import read_mask, write_mask  # noqa: E402
+from vos.models import model_source  # noqa: E402
 from vos.propagate import PropagationConfig, Propagator  # noqa: E402
+from vos.runner import sequence_metrics  # noqa: E402
 
 
 def main() -> None:
@@ -39,7 +38,7 @@ def main() -> None:
     parser.add_argument("--memory", default="first")
     args = parser.parse_args()
 
-    architecture = yaml.safe_load((ROOT / "configs/model/seem_focalt.yaml").read_text())["architecture"]
+    architecture, _ = model_source(ROOT / "configs/model/seem_focalt.yaml")
     predictor = SEEMPredictor(build_model(architecture), device=args.device, precision=args.precision,
                               short_side=args.short_side)
     propagator = Propagator(predictor, PropagationConfig(memory=args.memory))
@@ -64,12 +63,8 @@ def main() -> None:
             write_mask(out / f"{name}.png", labels)
             seconds["write"] += time.perf_counter() - start
 
-        from eval import evaluate_sequence
-
         start = time.perf_counter()
-        gt = np.stack([read_mask(gt_dir / f"{n}.png") for n in frames.names])
-        pred = np.stack([read_mask(out / f"{n}.png") for n in frames.names])
-        evaluate_sequence(gt, pred)
+        sequence_metrics(gt_dir, out, frames.names)
         seconds["evaluate"] = time.perf_counter() - start
 
     count = len(frames)

@@ -13,7 +13,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 import run_vos
-from eval.files import read_label_png
+from eval.files import read_label_png, write_label_png
 from vos.runner import OutputDirError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,3 +78,23 @@ def test_released_checkpoint_offline_names_the_download(tmp_path):
     assert "https://huggingface.co/xdecoder/SEEM/resolve/main/seem_focalt_v0.pt" in result.stderr
     assert "model.checkpoint=" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_demo_into_a_foreign_folder_writes_nothing_there(tiny_checkpoint, tmp_path):
+    out = tmp_path / "other"
+    write_label_png(out / "blackswan" / "00000.png", np.ones((4, 4), np.uint8))
+    with pytest.raises(OutputDirError, match="not empty"):
+        run_vos.run(config_for(tiny_overrides(tiny_checkpoint, out)))
+    assert sorted(p.name for p in out.iterdir()) == ["blackswan"]  # no demo clip made in it
+
+
+def test_ctrl_c_ends_with_a_short_message_and_no_traceback(tiny_checkpoint, tmp_path):
+    script = ("import runpy, vos.runner\n"
+              "def interrupted(*args, **kwargs):\n"
+              "    raise KeyboardInterrupt\n"
+              "vos.runner.segment_video = interrupted\n"
+              f"runpy.run_path({str(ROOT / 'run_vos.py')!r}, run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", script, *tiny_overrides(tiny_checkpoint, tmp_path / "out")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 130
+    assert "interrupted" in result.stderr and "resume" in result.stderr and "Traceback" not in result.stderr

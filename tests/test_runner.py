@@ -190,3 +190,29 @@ def test_tiny_seem_on_davis_is_deterministic(tiny_predictor, davis_root, tmp_pat
     for a, b in zip(*runs):
         assert a.shape == (480, 854) and set(np.unique(a)) <= {0, 1}
         np.testing.assert_array_equal(a, b)
+
+
+def test_foreign_or_unusable_output_folders_are_refused_and_left_alone(tmp_path):
+    """Masks of another tool (no config.yaml) would be overwritten: refused, as is a file for a folder."""
+    config = {"input": "/a.mp4", "mask": "/a.png"}
+    foreign = tmp_path / "osvos"
+    write_label_png(foreign / "blackswan" / "00001.png", np.ones((4, 4), np.uint8))
+    before = mtimes(foreign / "blackswan")
+    with pytest.raises(OutputDirError, match="osvos: the output folder is not empty.*overwrite=true"):
+        prepare_output_dir(foreign, config)
+    assert mtimes(foreign / "blackswan") == before and not (foreign / "config.yaml").exists()
+    (foreign / "blackswan" / COMPLETE_MARKER).write_text("{}")
+    prepare_output_dir(foreign, config, overwrite=True)
+    assert not is_complete(foreign / "blackswan")  # recomputed on the next run
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    prepare_output_dir(fresh, config)  # an empty folder is fine, and then it is ours
+    prepare_output_dir(fresh, config)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(OutputDirError, match="file: the output path is a file"):
+        prepare_output_dir(a_file, config)
+    (fresh / "config.yaml").write_text("input: [unclosed")
+    with pytest.raises(OutputDirError, match="config.yaml: cannot read the saved config"):
+        prepare_output_dir(fresh, config)

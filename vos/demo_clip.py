@@ -32,6 +32,8 @@ RECIPE_FILE = "clip.json"
 RECIPE_VERSION = 1
 JPEG_QUALITY = 90
 MIN_SIZE = 32
+DEFAULT_NUM_FRAMES = 24
+DEFAULT_SIZE = (240, 320)  # (H, W)
 # The horse, the medallion and the star, bottom to top.
 OBJECT_IDS = (1, 2, 3)
 
@@ -172,28 +174,34 @@ def _write_clip(directory: Path, num_frames: int, size: tuple[int, int], seed: i
         write_label_png(directory / ANNOTATIONS_SUBDIR / f"{index:05d}.png", labels)
 
 
-def make_demo_clip(output_dir: str | os.PathLike, *, num_frames: int = 24,
-                   size: tuple[int, int] = (240, 320), seed: int = 0) -> DemoClip:
+def describe_demo_clip(output_dir: str | os.PathLike, *, num_frames: int = DEFAULT_NUM_FRAMES,
+                       size: tuple[int, int] = DEFAULT_SIZE) -> DemoClip:
+    """The clip :func:`make_demo_clip` makes in ``output_dir``, described without writing anything."""
+    height, width = size
+    if num_frames < 2:
+        raise ValueError(f"{output_dir}: demo clip needs at least 2 frames, got {num_frames}")
+    if min(height, width) < MIN_SIZE:
+        raise ValueError(f"{output_dir}: demo clip size must be at least {MIN_SIZE}x{MIN_SIZE}, got {size}")
+    return DemoClip(Path(output_dir), num_frames, (height, width), OBJECT_IDS)
+
+
+def make_demo_clip(output_dir: str | os.PathLike, *, num_frames: int = DEFAULT_NUM_FRAMES,
+                   size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0) -> DemoClip:
     """Make the demo clip in ``output_dir`` (or reuse the one already there) and describe it.
 
     The clip is rendered into a staging folder and moved into place; the recipe
     file that marks it complete is written last. An interrupted make therefore
     leaves no recipe file and the next call makes the clip again.
     """
-    height, width = size
-    if num_frames < 2:
-        raise ValueError(f"{output_dir}: demo clip needs at least 2 frames, got {num_frames}")
-    if min(height, width) < MIN_SIZE:
-        raise ValueError(f"{output_dir}: demo clip size must be at least {MIN_SIZE}x{MIN_SIZE}, got {size}")
-    root = Path(output_dir)
-    clip = DemoClip(root, num_frames, (height, width), OBJECT_IDS)
-    recipe = _recipe(num_frames, (height, width), seed)
+    clip = describe_demo_clip(output_dir, num_frames=num_frames, size=size)
+    root = clip.root
+    recipe = _recipe(num_frames, clip.size, seed)
     if _is_complete(clip, recipe):
         return clip
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        _write_clip(staging, num_frames, (height, width), seed)
+        _write_clip(staging, num_frames, clip.size, seed)
         (root / RECIPE_FILE).unlink(missing_ok=True)
         for subdir in (FRAMES_SUBDIR, ANNOTATIONS_SUBDIR):
             shutil.rmtree(root / subdir, ignore_errors=True)

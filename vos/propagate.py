@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from seem_core.visual_sampler import VisualPrompt
+from .masks import object_ids, split_objects
 
 
 class Predictor(Protocol):
@@ -158,12 +159,12 @@ class Propagator:
         encoded = self.predictor.encode_frame(frame)
         labels = self._predict(encoded, (height, width))
         if new_ids:
-            new_masks = np.stack([annotation == i for i in new_ids])
+            new_masks = split_objects(annotation, new_ids)
             for i, mask in zip(new_ids, new_masks):
                 labels[mask] = i
             self._add_objects(encoded, new_ids, new_masks)
         if self.ids:
-            masks = np.stack([labels == i for i in self.ids])
+            masks = split_objects(labels, self.ids)
             self.memory.observe(self.predictor, encoded, masks, self.generator)
         return labels
 
@@ -172,8 +173,7 @@ class Propagator:
             return []
         if annotation.shape != size:
             raise ValueError(f"annotation of shape {annotation.shape} does not match the frame size {size}")
-        present = [int(i) for i in np.unique(annotation) if i != 0]
-        return [i for i in present if i not in self.ids]
+        return [i for i in object_ids(annotation) if i not in self.ids]
 
     def _predict(self, encoded: Any, size: tuple[int, int]) -> np.ndarray:
         if self._references is None:

@@ -6,7 +6,8 @@ last mask, so a rerun skips finished sequences and redoes an interrupted one
 from its first frame (propagation carries state from frame to frame). An
 output folder remembers what produced it (``config.yaml``); a run with a
 different input, model or propagation setting refuses to mix its files in
-unless told to overwrite.
+unless told to overwrite, and so does any run in a non-empty folder without
+that file (another tool's masks, say).
 """
 from __future__ import annotations
 
@@ -74,27 +75,38 @@ def run_identity(config: Mapping[str, Any]) -> dict[str, Any]:
 def prepare_output_dir(output_dir: str | os.PathLike, config: Mapping[str, Any], overwrite: bool = False) -> None:
     """Claim ``output_dir`` for a run with ``config`` and save the config there.
 
-    A folder saved by a run with a different identity is refused, unless
-    ``overwrite``: then its completion markers and summary are removed so
-    everything is recomputed (files are replaced as they are rewritten).
+    A folder saved by a run with a different identity, or a non-empty folder
+    without a saved config, is refused unless ``overwrite``: then completion
+    markers and summary are removed so everything is recomputed (files are
+    replaced as they are rewritten).
     """
     output_dir = Path(output_dir)
     saved_path = output_dir / CONFIG_FILE
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputDirError(f"{output_dir}: the output path is a file, not a folder")
     if saved_path.is_file():
-        saved = yaml.safe_load(saved_path.read_text()) or {}
+        try:
+            saved = yaml.safe_load(saved_path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise OutputDirError(f"{saved_path}: cannot read the saved config ({err})") from None
+        if not isinstance(saved, dict):
+            raise OutputDirError(f"{saved_path}: the saved config is not a mapping of settings")
         previous = run_identity(saved)
         differences = [key for key, value in run_identity(config).items() if previous[key] != value]
-        if differences and not overwrite:
-            raise OutputDirError(
-                f"{saved_path}: the output folder holds the results of another run (different "
-                f"{', '.join(differences)}); choose another output folder or set overwrite=true")
-        if differences:
-            for marker in output_dir.glob(f"**/{COMPLETE_MARKER}"):
-                marker.unlink()
-            (output_dir / SUMMARY_FILE).unlink(missing_ok=True)
-    elif (output_dir / SUMMARY_FILE).is_file() and not overwrite:
-        raise OutputDirError(f"{output_dir / SUMMARY_FILE}: the output folder holds the results of a run "
-                             "without a saved config; choose another output folder or set overwrite=true")
+        foreign = (f"{saved_path}: the output folder holds the results of another run (different "
+                   f"{', '.join(differences)})") if differences else None
+    elif output_dir.is_dir() and any(not p.name.startswith(".") for p in output_dir.iterdir()):
+        # Masks or results of another tool, or of a run without a saved config, would be overwritten.
+        # (Hidden names are skipped: a shard starting at the same time may be writing its config.yaml.)
+        foreign = f"{output_dir}: the output folder is not empty and has no {CONFIG_FILE} of a seem-vos run"
+    else:
+        foreign = None
+    if foreign and not overwrite:
+        raise OutputDirError(f"{foreign}; choose another output folder or set overwrite=true")
+    if foreign:
+        for marker in output_dir.glob(f"**/{COMPLETE_MARKER}"):
+            marker.unlink()
+        (output_dir / SUMMARY_FILE).unlink(missing_ok=True)
     with atomic_writer(saved_path, "w") as fh:
         yaml.safe_dump(dict(config), fh, sort_keys=False)
 

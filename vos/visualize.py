@@ -13,25 +13,23 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import zip_longest
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import av
 import cv2
 from av.codec.codec import UnknownCodecError
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from eval.files import atomic_writer, davis_palette
 from eval.metrics import f_measure, jaccard
+from .masks import object_ids
+
+if TYPE_CHECKING:  # matplotlib is imported by the plots only: overlays need not pay for it
+    from matplotlib.figure import Figure
 
 # Preferred encoder first, each with settings for visually clean overlays.
 VIDEO_CODECS = {"libx264": {"crf": "20"}, "mpeg4": {"qmax": "5"}}
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-
-
-def _present_ids(labels: np.ndarray) -> list[int]:
-    return [int(i) for i in np.unique(labels) if i != 0]
 
 
 def boundary_mask(labels: np.ndarray, width: int = 1) -> np.ndarray:
@@ -42,7 +40,7 @@ def boundary_mask(labels: np.ndarray, width: int = 1) -> np.ndarray:
     """
     labels = np.asarray(labels)
     boundary = np.zeros(labels.shape, bool)
-    for object_id in _present_ids(labels):
+    for object_id in object_ids(labels):
         inside = (labels == object_id).astype(np.uint8)
         core = cv2.erode(inside, _CROSS, iterations=width, borderType=cv2.BORDER_CONSTANT, borderValue=1)
         boundary |= (inside > core)
@@ -187,7 +185,7 @@ def per_frame_scores(gt_labels: np.ndarray, pred_labels: np.ndarray,
         raise ValueError(f"ground truth {gt_labels.shape} and predictions {pred_labels.shape} "
                          "must be (T, H, W) stacks of the same shape")
     scores = {}
-    for object_id in _present_ids(gt_labels):
+    for object_id in object_ids(gt_labels):
         gt, pred = gt_labels == object_id, pred_labels == object_id
         scores[object_id] = FrameScores(np.asarray(jaccard(gt, pred, void), float),
                                         np.asarray(f_measure(gt, pred, void), float))
@@ -195,6 +193,9 @@ def per_frame_scores(gt_labels: np.ndarray, pred_labels: np.ndarray,
 
 
 def _new_figure(columns: int, width: float = 5.0, height: float = 3.2) -> tuple[Figure, list]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width * columns, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure, list(figure.subplots(1, columns, squeeze=False)[0])
@@ -234,10 +235,11 @@ class Track:
 def object_tracks(labels: Iterable[np.ndarray]) -> dict[int, Track]:
     """Centroid and area over time of every object id that appears in a label sequence."""
     label_maps = [np.asarray(label_map) for label_map in labels]
-    ids = sorted(set().union(*(_present_ids(label_map) for label_map in label_maps)))
+    present = [object_ids(label_map) for label_map in label_maps]
+    ids = sorted(set().union(*present))
     tracks = {i: Track(np.full((len(label_maps), 2), np.nan), np.zeros(len(label_maps), np.int64)) for i in ids}
     for t, label_map in enumerate(label_maps):
-        for object_id in _present_ids(label_map):
+        for object_id in present[t]:
             rows, cols = np.nonzero(label_map == object_id)
             tracks[object_id].centroid[t] = (cols.mean(), rows.mean())
             tracks[object_id].area[t] = rows.size
