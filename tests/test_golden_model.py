@@ -132,9 +132,8 @@ def test_golden_chain(golden_variant: GoldenVariant, model) -> None:
         compare_prefixes(golden_variant, produced, V1_COMPARED)
         return
 
-    produced.update({f"ref.{k}": v for k, v in reference_prompt_outputs(model, ref, mask).items()})
-    prompt = model.decoder.encode_prompt(ref["mask_features"], ref["levels"], mask,
-                                         generator=torch.Generator().manual_seed(REFERENCE_SEED))
+    prompt, prompt_outputs = reference_prompt(model, ref, mask)
+    produced.update({f"ref.{k}": v for k, v in prompt_outputs.items()})
     # Frame 1 is the reference frame itself: its features are the reference's.
     produced.update({
         "f1.image_resized_uint8_hwc": ref["resized"],
@@ -148,8 +147,8 @@ def test_golden_chain(golden_variant: GoldenVariant, model) -> None:
     compare_prefixes(golden_variant, produced, ("ref.", "f1.", "f2."))
 
 
-def reference_prompt_outputs(model, ref: dict, mask: torch.Tensor) -> dict:
-    """The referring-image step's outputs and its random point draws, in the golden naming."""
+def reference_prompt(model, ref: dict, mask: torch.Tensor) -> tuple:
+    """The referring-image prompt, and its outputs and random point draws in the golden naming."""
     generator = torch.Generator().manual_seed(REFERENCE_SEED)
     with recorded_point_draws() as draws:
         prompt = model.decoder.encode_prompt(ref["mask_features"], ref["levels"], mask, generator=generator)
@@ -161,7 +160,7 @@ def reference_prompt_outputs(model, ref: dict, mask: torch.Tensor) -> dict:
     }
     # Golden layout of a draw: [2, n], rows y / padded H and x / padded W.
     out.update({f"rand_sample_out.{k}": points.T for k, points in enumerate(draws)})
-    return out
+    return prompt, out
 
 
 def per_frame_outputs(model, frame: dict, prompt, variant: GoldenVariant, stage: str) -> dict:
