@@ -49,10 +49,10 @@ def effective_config(cfg: DictConfig) -> dict[str, Any]:
     return config
 
 
-def load_predictor(config: dict[str, Any]):
-    from vos.models import load_predictor as predictor_for
+def load_segmenter(config: dict[str, Any]):
+    from vos.models import load_segmenter as segmenter_for
 
-    return predictor_for(config["model"], device=config["device"], precision=config["precision"],
+    return segmenter_for(config["model"], device=config["device"], precision=config["precision"],
                          short_side=config["short_side"])
 
 
@@ -84,7 +84,7 @@ def run_video(config: dict[str, Any], propagation: PropagationConfig):
         if not demo:  # bad input fails before anything is written
             first_annotation(config["mask"], frames.size)
             prepare_output_dir(output, config, overwrite=config["overwrite"])
-        summary = segment_video(load_predictor(config), frames, config["mask"], output,
+        summary = segment_video(load_segmenter(config), frames, config["mask"], output,
                                 propagation=propagation, stride=config["stride"], overlay=config["overlay"],
                                 ground_truth=config["ground_truth"])
     print(f"{len(summary.names)} frames, objects {summary.object_ids}: masks in {summary.mask_dir}")
@@ -102,7 +102,7 @@ def run_dataset(config: dict[str, Any], propagation: PropagationConfig):
     dataset.sequences()  # a wrong root or split fails before anything is written
     output = Path(config["output"])
     prepare_output_dir(output, config, overwrite=config["overwrite"])
-    return run_benchmark(load_predictor(config), dataset, output, propagation=propagation, shard=spec["shard"],
+    return run_benchmark(load_segmenter(config), dataset, output, propagation=propagation, shard=spec["shard"],
                          stride=config["stride"], max_frames=config["max_frames"], evaluate=config["evaluate"])
 
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seem_core.model import build_model  # noqa: E402
-from seem_core.predictor import SEEMPredictor  # noqa: E402
+from seem_core.segmenter import SEEMSegmenter  # noqa: E402
 from vos.frames import open_frames  # noqa: E402
 from vos.masks import read_mask, write_mask  # noqa: E402
 from vos.models import model_source  # noqa: E402
@@ -39,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
 
     architecture, _ = model_source(ROOT / "configs/model/seem_focalt.yaml")
-    predictor = SEEMPredictor(build_model(architecture), device=args.device, precision=args.precision,
+    segmenter = SEEMSegmenter(build_model(architecture), device=args.device, precision=args.precision,
                               short_side=args.short_side)
-    propagator = Propagator(predictor, PropagationConfig(memory=args.memory))
+    propagator = Propagator(segmenter, PropagationConfig(memory=args.memory))
     frames_dir = args.davis / "JPEGImages/480p" / args.sequence
     gt_dir = args.davis / "Annotations/480p" / args.sequence
     seconds: dict[str, float] = defaultdict(float)

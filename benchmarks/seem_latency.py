@@ -1,7 +1,7 @@
 """Latency and memory of the full-size SEEM models on the video path, against the official code.
 
 For Focal-T and Focal-L (random weights), each in its own process so peak memory
-is its own: start-up (build + load a checkpoint file + predictor), the
+is its own: start-up (build + load a checkpoint file + segmenter), the
 referring-image step on the reference frame (features + prompt), the
 per-frame step (features + decoding against the prompt + mask at frame size),
 and the peak resident memory of those inference steps (weights included; the
@@ -53,7 +53,7 @@ def measure(size: str, runs: int, device: str, precision: str) -> dict:
 
     from seem_core.checkpoint import load_checkpoint
     from seem_core.model import build_model
-    from seem_core.predictor import SEEMPredictor
+    from seem_core.segmenter import SEEMSegmenter
 
     torch.set_num_threads(2)
     architecture = yaml.safe_load((ROOT / f"configs/model/seem_{size}.yaml").read_text())["architecture"]
@@ -63,7 +63,7 @@ def measure(size: str, runs: int, device: str, precision: str) -> dict:
         start = time.perf_counter()
         model = build_model(architecture)
         load_checkpoint(model, checkpoint)
-        predictor = SEEMPredictor(model, device=device, precision=precision)
+        segmenter = SEEMSegmenter(model, device=device, precision=precision)
         startup = time.perf_counter() - start
 
     frame, mask = synthetic_frame_and_mask()
@@ -74,14 +74,14 @@ def measure(size: str, runs: int, device: str, precision: str) -> dict:
             torch.cuda.synchronize()
 
     start = time.perf_counter()
-    prompt = predictor.encode_reference(frame, mask, generator=torch.Generator().manual_seed(0))
+    prompt = segmenter.encode_reference(frame, mask, generator=torch.Generator().manual_seed(0))
     synchronize()
     reference = time.perf_counter() - start
 
     times = []
     for _ in range(runs + 1):  # the first run warms up
         start = time.perf_counter()
-        predictor.segment(frame, prompt)
+        segmenter.segment(frame, prompt)
         synchronize()
         times.append(time.perf_counter() - start)
     return {

@@ -2,9 +2,9 @@
 from .checkpoint import CheckpointError, CheckpointNotFoundError, load_checkpoint, resolve_checkpoint
 from .config import ConfigError, SEEMConfig, load_config
 from .model import SEEM, build_model
-from .predictor import SEEMPredictor, Segmentation
+from .segmenter import SEEMSegmenter, Segmentation
 
 __all__ = [
-    "SEEM", "SEEMConfig", "SEEMPredictor", "Segmentation", "CheckpointError", "CheckpointNotFoundError",
+    "SEEM", "SEEMConfig", "SEEMSegmenter", "Segmentation", "CheckpointError", "CheckpointNotFoundError",
     "ConfigError", "build_model", "load_checkpoint", "load_config", "resolve_checkpoint",
 ]

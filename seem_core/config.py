@@ -26,7 +26,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class FocalNetConfig:
-    """FocalNet backbone. ``depthwise`` selects the ``focal_dw`` variant (Focal-T in SEEM)."""
+    """FocalNet backbone. ``depthwise`` (the ``focal_dw`` variant, Focal-T in SEEM) follows from
+    ``SEEMConfig.backbone_name``; it is not a key of its own in either config layout."""
 
     depthwise: bool = True
     embed_dim: int = 96
@@ -169,8 +170,9 @@ def from_dict(values: Mapping[str, Any]) -> SEEMConfig:
     """Build from this project's lower-case layout (Hydra ``configs/model``)."""
     values = dict(values)
     backbone = dict(values.get("backbone") or {})
-    if "depthwise" not in backbone and "backbone_name" in values:
-        backbone["depthwise"] = values["backbone_name"] == "focal_dw"
+    if "depthwise" in backbone:
+        raise ConfigError("model.backbone.depthwise is not a setting: backbone_name (focal or focal_dw) decides it")
+    backbone["depthwise"] = values.get("backbone_name", SEEMConfig.backbone_name) == "focal_dw"
     values["backbone"] = backbone
     return _build(SEEMConfig, values, "model")
 

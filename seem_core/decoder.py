@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from .attention import MLP, CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .config import DecoderConfig
 from .position_encoding import sine_position_encoding
-from .visual_sampler import VisualPrompt, mask_points, masked_mean, sample_features
+from .visual_sampler import PointSampler, VisualPrompt, masked_mean, sample_features
 
 
 @dataclass
@@ -123,18 +123,20 @@ class SEEMDecoder(nn.Module):
     # ------------------------------------------------------------ visual sampler
     def encode_prompt(self, mask_features: Tensor, levels: list[LevelFeatures], positive: Tensor,
                       negative: Tensor | None = None,
-                      generator: torch.Generator | None = None) -> VisualPrompt:
+                      sampler: PointSampler | None = None) -> VisualPrompt:
         """Referring-image prompts from masks on the reference frame.
 
         ``positive`` / ``negative`` are (B, H, W) boolean masks at the padded input
-        size, one per object; ``negative`` defaults to none.
+        size, one per object; ``negative`` defaults to none. ``sampler`` draws the
+        point subsets (default: from torch's global generator, as the official code).
         """
         if negative is None:
             negative = torch.zeros_like(positive)
+        sampler = sampler or PointSampler()
         max_len = self.cfg.max_spatial_len
 
         def draw(masks: Tensor, limit: int) -> list[Tensor]:
-            return [mask_points(m, limit, generator) for m in masks]
+            return [sampler(m, limit) for m in masks]
 
         pos_points, neg_points = draw(positive, max_len[-1]), draw(negative, max_len[-1])
         query = masked_mean(*sample_features(mask_features, pos_points))

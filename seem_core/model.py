@@ -33,12 +33,16 @@ class FrameFeatures:
 
 
 class SegmentationHead(nn.Module):
-    """Container named like the official ``sem_seg_head``: pixel decoder + SEEM decoder."""
+    """Container named like the official ``sem_seg_head``: pixel decoder + SEEM decoder.
 
-    def __init__(self, pixel_decoder: nn.Module, predictor: SEEMDecoder):
+    ``predictor`` is the official checkpoints' name for the decoder; it is kept for
+    strict loading and used nowhere else (the code calls it :attr:`SEEM.decoder`).
+    """
+
+    def __init__(self, pixel_decoder: nn.Module, decoder: SEEMDecoder):
         super().__init__()
         self.pixel_decoder = pixel_decoder
-        self.predictor = predictor
+        self.predictor = decoder
 
 
 class SEEM(nn.Module):
@@ -48,10 +52,10 @@ class SEEM(nn.Module):
         self.backbone = FocalNet(cfg.backbone)
         pixel_decoder = TransformerEncoderPixelDecoder(cfg.pixel_decoder, self.backbone.out_channels)
         language = LanguageEncoder(cfg.text, cfg.dim_proj)
-        predictor = SEEMDecoder(cfg.decoder, in_channels=cfg.pixel_decoder.conv_dim,
-                                mask_dim=cfg.pixel_decoder.mask_dim, dim_proj=cfg.dim_proj,
-                                lang_encoder=language)
-        self.sem_seg_head = SegmentationHead(pixel_decoder, predictor)
+        decoder = SEEMDecoder(cfg.decoder, in_channels=cfg.pixel_decoder.conv_dim,
+                              mask_dim=cfg.pixel_decoder.mask_dim, dim_proj=cfg.dim_proj,
+                              lang_encoder=language)
+        self.sem_seg_head = SegmentationHead(pixel_decoder, decoder)
         self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean, dtype=torch.float32), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std, dtype=torch.float32), persistent=False)
         # The official model keeps a 3x3 ones kernel for its simulated interactive clicks; it is

@@ -75,6 +75,24 @@ def _pad_dim1(x: Tensor, width: int, value) -> Tensor:
     return torch.cat([x, pad], dim=1)
 
 
+class PointSampler:
+    """Draws the visual sampler's point subsets from one generator, in call order.
+
+    With ``keep=True`` every draw is also kept in :attr:`draws` (the golden
+    tests compare them with the official run's subsets).
+    """
+
+    def __init__(self, generator: torch.Generator | None = None, keep: bool = False):
+        self.generator = generator
+        self.draws: list[Tensor] | None = [] if keep else None
+
+    def __call__(self, mask: Tensor, max_points: int) -> Tensor:
+        points = mask_points(mask, max_points, self.generator)
+        if self.draws is not None:
+            self.draws.append(points)
+        return points
+
+
 def mask_points(mask: Tensor, max_points: int, generator: torch.Generator | None) -> Tensor:
     """Normalised (row, col) coordinates of at most ``max_points`` pixels of ``mask``.
 

@@ -8,6 +8,7 @@ folder is a failure, because CI must prove parity.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -74,6 +75,11 @@ class GoldenVariant:
         return load_config(self.path / "config.yaml")
 
     @functools.cached_property
+    def meta(self) -> dict[str, Any]:
+        """``meta.json``: the texts and seeds of the recorded run (they differ between variants)."""
+        return json.loads((self.path / "meta.json").read_text())
+
+    @functools.cached_property
     def state_dict(self) -> dict[str, Any]:
         import torch
 
@@ -105,13 +111,32 @@ def _variant(path: Path) -> GoldenVariant:
     return GoldenVariant(path)
 
 
+# Parts of SEEM whose golden data exists before their implementation: the issue that builds
+# each, so its variants' tests are expected failures (strict: the mark must go once it works).
+PENDING_BACKBONES = {"vit": "issue #12 builds the SAM-ViT backbone and the deformable pixel decoder"}
+
+
+def pending_reason(path: Path) -> str | None:
+    """Why a golden variant cannot pass yet (an architecture not implemented), or None."""
+    import yaml
+
+    name = yaml.safe_load((path / "config.yaml").read_text())["MODEL"]["BACKBONE"]["NAME"]
+    return PENDING_BACKBONES.get(name)
+
+
+def golden_param(path: Path):
+    reason = pending_reason(path)
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    return pytest.param(path, id=path.name, marks=marks)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``golden_variant`` over every ``tiny_*`` folder found, ids = folder names."""
     if "golden_variant" not in metafunc.fixturenames:
         return
     dirs = golden_variant_dirs()
     if dirs:
-        metafunc.parametrize("golden_variant", dirs, ids=[d.name for d in dirs], indirect=True)
+        metafunc.parametrize("golden_variant", [golden_param(d) for d in dirs], indirect=True)
     else:
         metafunc.parametrize("golden_variant", [None], ids=["no-golden-data"], indirect=True)
 
@@ -149,14 +174,25 @@ def assert_close(actual, expected, name: str, atol: float = GOLDEN_ATOL, rtol: f
         )
 
 
+# Recorded diagnostics, not outputs: counts of pixels whose final logit is within 1e-6, 1e-5
+# or 1e-4 of zero (golden README 7.4/9). They count float noise around the threshold, so an
+# implementation that agrees to 1e-6 can legitimately differ by a pixel; the masks they
+# describe are compared (away from the threshold) instead.
+DIAGNOSTIC_SUFFIXES = (".n_abs_logit_lt_1e-6", ".n_abs_logit_lt_1e-5", ".n_abs_logit_lt_1e-4")
+
+
+def is_diagnostic(key: str) -> bool:
+    return key.endswith(DIAGNOSTIC_SUFFIXES)
+
+
 def compare_stage(variant: GoldenVariant, prefix: str, produced: dict[str, Any], **tolerance) -> None:
     """Compare every golden tensor whose key starts with ``prefix`` against ``produced``.
 
     ``produced`` maps the key suffix (after ``prefix``) to our tensor. The golden
-    keys under ``prefix`` and the produced keys must be the same set, so a stored
-    tensor of an implemented stage cannot go uncompared.
+    keys under ``prefix`` (diagnostic counts aside) and the produced keys must be
+    the same set, so a stored tensor of an implemented stage cannot go uncompared.
     """
-    expected = {k[len(prefix):]: v for k, v in variant.io.items() if k.startswith(prefix)}
+    expected = {k[len(prefix):]: v for k, v in variant.io.items() if k.startswith(prefix) and not is_diagnostic(k)}
     assert expected, f"{variant.name}: no golden tensor under {prefix!r}"
     missing = sorted(set(expected) - set(produced))
     extra = sorted(set(produced) - set(expected))

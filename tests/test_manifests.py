@@ -7,7 +7,6 @@ device (no memory) from this project's Hydra model configs.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch

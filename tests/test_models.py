@@ -5,7 +5,7 @@ import yaml
 
 from conftest import ROOT
 from seem_core.config import ConfigError, load_config
-from vos.models import load_predictor, model_source
+from vos.models import load_segmenter, model_source
 
 
 def test_model_file_gives_its_architecture_and_checkpoint():
@@ -33,4 +33,4 @@ def test_missing_file_and_missing_checkpoint_are_named(tmp_path):
     path = tmp_path / "arch.yaml"
     path.write_text(yaml.safe_dump({"backbone_name": "focal"}))
     with pytest.raises(ConfigError, match="arch.yaml: no checkpoint given"):
-        load_predictor(path)
+        load_segmenter(path)

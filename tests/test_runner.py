@@ -1,6 +1,6 @@
 """Single-video and benchmark runs: layout, palette, resume, shards, refusals, determinism.
 
-Most tests drive the runner with a stand-in predictor (instant, exact); the
+Most tests drive the runner with a stand-in segmenter (instant, exact); the
 end-to-end ones use the seeded tiny SEEM checkpoint on real DAVIS frames.
 """
 from __future__ import annotations
@@ -165,16 +165,16 @@ def test_evaluation_of_a_merged_folder_matches_the_official_numbers(davis_root, 
 
 
 @pytest.fixture(scope="session")
-def tiny_predictor(tmp_path_factory):
-    from seem_core.predictor import SEEMPredictor
+def tiny_segmenter(tmp_path_factory):
+    from seem_core.segmenter import SEEMSegmenter
     from tiny_model import make_tiny_checkpoint
 
     config, checkpoint = make_tiny_checkpoint(tmp_path_factory.mktemp("tiny"))
-    return SEEMPredictor.from_checkpoint(config, checkpoint, short_side=96)
+    return SEEMSegmenter.from_checkpoint(config, checkpoint, short_side=96)
 
 
 @pytest.mark.parametrize("memory", ["first", "first+previous"])
-def test_tiny_seem_on_davis_is_deterministic(tiny_predictor, davis_root, tmp_path, memory):
+def test_tiny_seem_on_davis_is_deterministic(tiny_segmenter, davis_root, tmp_path, memory):
     from vos.propagate import PropagationConfig
 
     frames_dir = davis_root / "JPEGImages/480p/blackswan"
@@ -182,7 +182,7 @@ def test_tiny_seem_on_davis_is_deterministic(tiny_predictor, davis_root, tmp_pat
     runs = []
     for attempt in ("a", "b"):
         with open_frames(frames_dir, max_frames=3) as frames:
-            summary = segment_video(tiny_predictor, frames, first_mask, tmp_path / attempt, overlay=False,
+            summary = segment_video(tiny_segmenter, frames, first_mask, tmp_path / attempt, overlay=False,
                                     propagation=PropagationConfig(memory=memory))
         runs.append([read_label_png(summary.mask_dir / f"{n}.png") for n in summary.names])
     assert len(runs[0]) == 3

@@ -7,7 +7,7 @@ from torch import nn
 
 from seem_core.config import DecoderConfig
 from seem_core.decoder import SEEMDecoder
-from seem_core.visual_sampler import VisualPrompt, mask_points, masked_mean, sample_features
+from seem_core.visual_sampler import PointSampler, VisualPrompt, mask_points, masked_mean, sample_features
 
 DIM = 16
 
@@ -65,7 +65,7 @@ def test_objects_decoded_together_equal_objects_decoded_alone(decoder):
     masks = torch.zeros(2, 16, 16, dtype=torch.bool)
     masks[0, 2:9, 3:12] = True  # 63 pixels: more than max_spatial_len, a random subset
     masks[1, 10:13, 10:13] = True  # 9 pixels: all of them, padded in the batch
-    prompts = [decoder.encode_prompt(mask_features, levels, masks[i:i + 1], generator=torch.Generator().manual_seed(1))
+    prompts = [decoder.encode_prompt(mask_features, levels, masks[i:i + 1], sampler=PointSampler(torch.Generator().manual_seed(1)))
                for i in range(2)]
     batch = VisualPrompt.concat(prompts)
     assert batch.padding[0].tolist()[1][:9] == [False] * 9 and all(batch.padding[0][1, 9:])

@@ -1,4 +1,4 @@
-"""Turn this project's model configs into a ready predictor.
+"""Turn this project's model configs into a ready segmenter.
 
 A model is described by a ``configs/model/*.yaml`` file (or the same node inside
 the run config): ``architecture`` in our layout, an optional ``config`` pointing
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import yaml
 
 from seem_core.config import ConfigError
-from seem_core.predictor import SEEMPredictor
+from seem_core.segmenter import SEEMSegmenter
 
 
 def model_source(model: str | os.PathLike | Mapping[str, Any]) -> tuple[Any, str | None]:
@@ -30,14 +30,14 @@ def model_source(model: str | os.PathLike | Mapping[str, Any]) -> tuple[Any, str
     return model.get("config") or model["architecture"], model.get("checkpoint")
 
 
-def load_predictor(model: str | os.PathLike | Mapping[str, Any], checkpoint: str | os.PathLike | None = None,
-                   **predictor_options: Any) -> SEEMPredictor:
-    """A :class:`SEEMPredictor` for ``model`` with ``checkpoint`` (default: the model's own).
+def load_segmenter(model: str | os.PathLike | Mapping[str, Any], checkpoint: str | os.PathLike | None = None,
+                   **segmenter_options: Any) -> SEEMSegmenter:
+    """A :class:`SEEMSegmenter` for ``model`` with ``checkpoint`` (default: the model's own).
 
-    ``predictor_options`` go to the predictor (``device``, ``precision``, ``short_side``).
+    ``segmenter_options`` go to the segmenter (``device``, ``precision``, ``short_side``).
     """
     config, default_checkpoint = model_source(model)
     checkpoint = checkpoint or default_checkpoint
     if checkpoint is None:
         raise ConfigError(f"{model}: no checkpoint given and the model config names none")
-    return SEEMPredictor.from_checkpoint(config, checkpoint, **predictor_options)
+    return SEEMSegmenter.from_checkpoint(config, checkpoint, **segmenter_options)

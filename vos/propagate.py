@@ -27,8 +27,8 @@ from seem_core.visual_sampler import VisualPrompt
 from .masks import object_ids, split_objects
 
 
-class Predictor(Protocol):
-    """What propagation needs from :class:`seem_core.predictor.SEEMPredictor`."""
+class Segmenter(Protocol):
+    """What propagation needs from :class:`seem_core.segmenter.SEEMSegmenter`."""
 
     def encode_frame(self, frame: np.ndarray) -> Any: ...
 
@@ -89,7 +89,7 @@ class MemoryStrategy:
     def extra(self) -> Prompts | None:
         return None
 
-    def observe(self, predictor: Predictor, encoded: Any, masks: np.ndarray,
+    def observe(self, segmenter: Segmenter, encoded: Any, masks: np.ndarray,
                 generator: torch.Generator) -> None:
         """``masks`` (N, H, W) bool: this frame's prediction, in object order."""
 
@@ -107,13 +107,13 @@ class PreviousFrameMemory(MemoryStrategy):
     def extra(self) -> Prompts | None:
         return self._previous
 
-    def observe(self, predictor: Predictor, encoded: Any, masks: np.ndarray,
+    def observe(self, segmenter: Segmenter, encoded: Any, masks: np.ndarray,
                 generator: torch.Generator) -> None:
         visible = [i for i in range(len(masks)) if masks[i].any()]
         if not visible:  # a prompt from an empty mask carries nothing
             self._previous = None
             return
-        prompt = predictor.encode_reference(encoded, masks[visible], generator=generator)
+        prompt = segmenter.encode_reference(encoded, masks[visible], generator=generator)
         self._previous = Prompts(prompt, torch.tensor(visible, dtype=torch.long))
 
 
@@ -142,8 +142,8 @@ class Propagator:
     encoding are held at a time (two with ``first+previous``'s prompt).
     """
 
-    def __init__(self, predictor: Predictor, config: PropagationConfig | None = None):
-        self.predictor = predictor
+    def __init__(self, segmenter: Segmenter, config: PropagationConfig | None = None):
+        self.segmenter = segmenter
         self.config = config or PropagationConfig()
         self.memory = MEMORY_STRATEGIES[self.config.memory]()
         self.generator = torch.Generator().manual_seed(self.config.seed)
@@ -156,7 +156,7 @@ class Propagator:
         new_ids = self._new_ids(annotation, (height, width))
         if not self.ids and not new_ids:
             raise ValueError("nothing to track: the first frame needs an annotation with at least one object")
-        encoded = self.predictor.encode_frame(frame)
+        encoded = self.segmenter.encode_frame(frame)
         labels = self._predict(encoded, (height, width))
         if new_ids:
             new_masks = split_objects(annotation, new_ids)
@@ -165,7 +165,7 @@ class Propagator:
             self._add_objects(encoded, new_ids, new_masks)
         if self.ids:
             masks = split_objects(labels, self.ids)
-            self.memory.observe(self.predictor, encoded, masks, self.generator)
+            self.memory.observe(self.segmenter, encoded, masks, self.generator)
         return labels
 
     def _new_ids(self, annotation: np.ndarray | None, size: tuple[int, int]) -> list[int]:
@@ -180,11 +180,11 @@ class Propagator:
             return np.zeros(size, dtype=np.uint8)
         extra = self.memory.extra()
         prompts = self._references if extra is None else Prompts.concat([self._references, extra])
-        logits = self.predictor.segment(encoded, prompts.prompt).logits
+        logits = self.segmenter.segment(encoded, prompts.prompt).logits
         return label_map(fuse_by_owner(logits, prompts.owners, len(self.ids)), self.ids, self.config.threshold)
 
     def _add_objects(self, encoded: Any, ids: list[int], masks: np.ndarray) -> None:
-        prompt = self.predictor.encode_reference(encoded, masks, generator=self.generator)
+        prompt = self.segmenter.encode_reference(encoded, masks, generator=self.generator)
         owners = torch.arange(len(self.ids), len(self.ids) + len(ids))
         added = Prompts(prompt, owners)
         self._references = added if self._references is None else Prompts.concat([self._references, added])

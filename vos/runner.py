@@ -25,7 +25,7 @@ from tqdm import tqdm
 from eval.files import MaskFileError, atomic_writer
 from .frames import FrameSource, open_frames
 from .masks import object_ids, read_mask, write_mask
-from .propagate import Predictor, PropagationConfig, Propagator
+from .propagate import Segmenter, PropagationConfig, Propagator
 
 COMPLETE_MARKER = ".complete.json"
 CONFIG_FILE = "config.yaml"
@@ -132,7 +132,7 @@ def annotations_in(folder: Path, names: list[str], size: tuple[int, int]) -> Cal
     return annotation_at
 
 
-def write_sequence(predictor: Predictor, frames: FrameSource, annotation_at: Callable[[int], np.ndarray | None],
+def write_sequence(segmenter: Segmenter, frames: FrameSource, annotation_at: Callable[[int], np.ndarray | None],
                    mask_dir: Path, propagation: PropagationConfig | None = None,
                    desc: str | None = None) -> list[int]:
     """Propagate and write ``mask_dir/<frame>.png`` for every frame, then the completion marker.
@@ -140,7 +140,7 @@ def write_sequence(predictor: Predictor, frames: FrameSource, annotation_at: Cal
     Returns the tracked object ids.
     """
     (mask_dir / COMPLETE_MARKER).unlink(missing_ok=True)
-    propagator = Propagator(predictor, propagation)
+    propagator = Propagator(segmenter, propagation)
     progress = tqdm(frames, total=len(frames), desc=desc or mask_dir.name, unit="frame", leave=False)
     for index, frame in enumerate(progress):
         labels = propagator.step(frame, annotation_at(index))
@@ -153,7 +153,7 @@ def read_marker(mask_dir: Path) -> dict[str, Any]:
     return json.loads((mask_dir / COMPLETE_MARKER).read_text())
 
 
-def segment_video(predictor: Predictor, frames: FrameSource | str | os.PathLike, first_mask: str | os.PathLike,
+def segment_video(segmenter: Segmenter, frames: FrameSource | str | os.PathLike, first_mask: str | os.PathLike,
                   output_dir: str | os.PathLike, *, propagation: PropagationConfig | None = None, stride: int = 1,
                   max_frames: int | None = None, overlay: bool = True,
                   ground_truth: str | os.PathLike | None = None) -> VideoSummary:
@@ -166,7 +166,7 @@ def segment_video(predictor: Predictor, frames: FrameSource | str | os.PathLike,
     """
     if not isinstance(frames, FrameSource):
         with open_frames(frames, stride=stride, max_frames=max_frames) as source:
-            return segment_video(predictor, source, first_mask, output_dir, propagation=propagation, stride=stride,
+            return segment_video(segmenter, source, first_mask, output_dir, propagation=propagation, stride=stride,
                                  overlay=overlay, ground_truth=ground_truth)
     started = time.perf_counter()
     output_dir = Path(output_dir)
@@ -175,7 +175,7 @@ def segment_video(predictor: Predictor, frames: FrameSource | str | os.PathLike,
     if is_complete(mask_dir):
         ids = read_marker(mask_dir)["object_ids"]
     else:
-        ids = write_sequence(predictor, frames, {0: first}.get, mask_dir, propagation, desc=output_dir.name)
+        ids = write_sequence(segmenter, frames, {0: first}.get, mask_dir, propagation, desc=output_dir.name)
     fps = (frames.fps or DEFAULT_FPS) / stride
     overlay_path = write_overlay(output_dir / "overlay.mp4", frames, mask_dir, fps) if overlay else None
     metrics = sequence_metrics(Path(ground_truth), mask_dir, frames.names) if ground_truth is not None else None
@@ -258,7 +258,7 @@ class DavisDataset:
         return self.root / "Annotations" / self.resolution / sequence
 
 
-def run_benchmark(predictor: Predictor, dataset: DavisDataset, output_dir: str | os.PathLike, *,
+def run_benchmark(segmenter: Segmenter, dataset: DavisDataset, output_dir: str | os.PathLike, *,
                   propagation: PropagationConfig | None = None, shard: str | None = None, stride: int = 1,
                   max_frames: int | None = None, evaluate: bool = True) -> dict | None:
     """Write ``output_dir/<seq>/<frame>.png`` for this shard's sequences, then evaluate.
@@ -276,7 +276,7 @@ def run_benchmark(predictor: Predictor, dataset: DavisDataset, output_dir: str |
     for sequence in tqdm(todo, desc="sequences", unit="seq", initial=len(mine) - len(todo), total=len(mine)):
         with open_frames(dataset.frames_dir(sequence), stride=stride, max_frames=max_frames) as frames:
             annotation_at = annotations_in(dataset.annotations_dir(sequence), frames.names, frames.size)
-            write_sequence(predictor, frames, annotation_at, output_dir / sequence, propagation, desc=sequence)
+            write_sequence(segmenter, frames, annotation_at, output_dir / sequence, propagation, desc=sequence)
     if not evaluate:
         return None
     missing = [s for s in sequences if not is_complete(output_dir / s)]

@@ -1,14 +1,14 @@
 """A small inference API over SEEM for referring-image segmentation.
 
-    predictor = SEEMPredictor.from_checkpoint(architecture, "seem_focalt_v0.pt")
-    reference = predictor.encode_frame(first_frame)                # backbone + pixel decoder once
-    prompt = predictor.encode_reference(reference, masks)          # (N, H, W) bool, one per object
+    segmenter = SEEMSegmenter.from_checkpoint(architecture, "seem_focalt_v0.pt")
+    reference = segmenter.encode_frame(first_frame)                # backbone + pixel decoder once
+    prompt = segmenter.encode_reference(reference, masks)          # (N, H, W) bool, one per object
     for frame in frames:
-        result = predictor.segment(frame, prompt)                  # result.logits: (N, H, W)
+        result = segmenter.segment(frame, prompt)                  # result.logits: (N, H, W)
 
 ``architecture`` is what :func:`seem_core.model.build_model` takes: an official
 SEEM YAML, the ``architecture:`` node of ``configs/model/*.yaml`` (or a file of
-it), or a SEEMConfig; :func:`vos.models.load_predictor` reads a whole model file.
+it), or a SEEMConfig; :func:`vos.models.load_segmenter` reads a whole model file.
 
 Frames are RGB uint8 arrays at any size; they are resized, normalised and padded
 as the official demo does, and results come back at the frame's own size.
@@ -33,7 +33,7 @@ from .decoder import mask_logits
 from .model import SEEM, FrameFeatures, build_model
 from .preprocess import FrameGeometry, check_frame, frame_geometry, logits_to_frame, normalize_and_pad, \
     resize_frame, resize_masks
-from .visual_sampler import VisualPrompt
+from .visual_sampler import PointSampler, VisualPrompt
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -59,7 +59,13 @@ class Segmentation:
         return self.logits > 0
 
 
-class SEEMPredictor:
+class SEEMSegmenter:
+    """SEEM on single frames: encode a frame once, make referring prompts from masks, segment.
+
+    It owns the device, the precision and the demo's preprocessing, so callers pass
+    plain RGB frames and boolean masks and get logits back at the frame's size.
+    """
+
     def __init__(self, model: SEEM, device: str | torch.device = "cpu", precision: str = "fp32",
                  short_side: int = 512):
         if precision not in PRECISIONS:
@@ -74,7 +80,7 @@ class SEEMPredictor:
     @classmethod
     def from_checkpoint(cls, config: str | Path | Mapping[str, Any] | SEEMConfig,
                         checkpoint: str | os.PathLike, *, strict: bool = True,
-                        config_key: str = "model.checkpoint", **kwargs) -> "SEEMPredictor":
+                        config_key: str = "model.checkpoint", **kwargs) -> "SEEMSegmenter":
         """Resolve the checkpoint first (fail fast, before building anything), then build and load."""
         path = resolve_checkpoint(checkpoint, config_key=config_key)
         model = build_model(config)
@@ -114,7 +120,7 @@ class SEEMPredictor:
         padded = resize_masks(masks, encoded.geometry).to(self.device)
         with self._inference():
             return self.model.decoder.encode_prompt(encoded.features.mask_features, encoded.features.levels,
-                                                    padded, generator=generator)
+                                                    padded, sampler=PointSampler(generator))
 
     def segment(self, frame: np.ndarray | EncodedFrame, prompt: VisualPrompt,
                 to_original: bool = True) -> Segmentation:
