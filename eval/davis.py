@@ -19,28 +19,30 @@ are matched one-to-one to the objects by maximal mean J&F (Hungarian method).
 """
 from __future__ import annotations
 
+import operator
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from eval.datasets import DavisLayout, EvaluationError
 from eval.files import MaskFileError, read_label_png
-from eval.metrics import DEFAULT_BOUND_TH, boundary_tolerance, disk_kernel, frame_scores, statistics
+from eval.metrics import (
+    DEFAULT_BOUND_TH,
+    boundary_tolerance,
+    disk_kernel,
+    frame_scores,
+    statistics,
+)
 
-TASKS = ("semi-supervised", "unsupervised")
 VOID_LABEL = 255
 MAX_PROPOSALS = 20
-RESOLUTION = "480p"
 OBJECT_METRICS = ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 GLOBAL_METRICS = ("J&F-Mean", *OBJECT_METRICS)
-
-
-class EvaluationError(ValueError):
-    """Input the evaluator cannot score; the message names the sequence, the file and the problem."""
 
 
 @dataclass
@@ -63,19 +65,33 @@ def _object_ids(first_annotation: np.ndarray) -> list[int]:
     return list(range(1, int(labels.max(initial=0)) + 1))
 
 
+def _davis_rule(object_ids: list[int]) -> str:
+    n = len(object_ids)
+    return f"the first annotated frame has only {n} object(s); ids must lie in 0..{n}"
+
+
+def _unexpected_id(pred: np.ndarray, object_ids: list[int]) -> int | None:
+    """The smallest id in ``pred`` that is neither background (0) nor one of ``object_ids``."""
+    n = len(object_ids)
+    if object_ids == list(range(1, n + 1)) and pred.min(initial=0) >= 0 and pred.max(initial=0) <= n:
+        return None  # ids 1..n: two reductions suffice (the DAVIS case, on every frame)
+    extra = np.setdiff1d(np.unique(pred), [0, *object_ids])
+    return int(extra[0]) if extra.size else None
+
+
 def _score_semi_supervised(
-    frames: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]], object_ids: list[int]
+    frames: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]], object_ids: list[int], id_rule: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-object, per-frame (J, F) from a stream of (where, gt, pred, void) frames."""
+    """Per-object, per-frame (J, F) from a stream of (where, gt, pred, void) frames.
+
+    A prediction id outside ``object_ids`` is an error whose message ends with ``id_rule``.
+    """
     j_rows, f_rows = [], []
     kernel = None
     for where, gt, pred, void in frames:
-        top = int(pred.max(initial=0))
-        if top > len(object_ids):
-            raise EvaluationError(
-                f"{where}: prediction has object id {top} but the first annotated frame has only "
-                f"{len(object_ids)} object(s); ids must lie in 0..{len(object_ids)}"
-            )
+        bad = _unexpected_id(pred, object_ids)
+        if bad is not None:
+            raise EvaluationError(f"{where}: prediction has object id {bad} but {id_rule}")
         if kernel is None:
             kernel = disk_kernel(boundary_tolerance(gt.shape, DEFAULT_BOUND_TH))
         scores = [frame_scores(gt == k, pred == k, void, kernel) for k in object_ids]
@@ -110,14 +126,37 @@ def _score_unsupervised(
     return j[rows[order], cols[order]], f[rows[order], cols[order]]
 
 
+def _given_object_ids(object_ids: Sequence[int]) -> list[int]:
+    try:
+        ids = sorted({operator.index(k) for k in object_ids})
+    except TypeError:
+        raise EvaluationError(f"object_ids must be integers, got {list(object_ids)!r}") from None
+    if not ids:
+        raise EvaluationError("object_ids is empty: there is no object to score")
+    if ids[0] < 1 or ids[-1] >= VOID_LABEL:
+        raise EvaluationError(f"object_ids must lie in 1..{VOID_LABEL - 1} (0 is background, "
+                              f"{VOID_LABEL} void), got {ids}")
+    return ids
+
+
 def evaluate_sequence(
-    gt_labels: np.ndarray, pred_labels: np.ndarray, *, void: np.ndarray | None = None
+    gt_labels: np.ndarray,
+    pred_labels: np.ndarray,
+    *,
+    void: np.ndarray | None = None,
+    object_ids: Sequence[int] | None = None,
 ) -> dict[int, dict[str, float]]:
     """Semi-supervised scores of one in-memory sequence, per object id.
 
     ``gt_labels`` and ``pred_labels`` are (T, H, W) label arrays of all T frames; the
     first and last frames are not scored. ``void`` (T, H, W) optionally marks pixels
     that neither metric counts. Returns the seven numbers per object id.
+
+    ``object_ids`` are the objects scored; a prediction id outside them is an error.
+    Give them for a user's own video, whose ids need not be 1..n: by default the DAVIS
+    rule applies (objects 1..max id of the first ground-truth frame), which scores an
+    id missing from that range, e.g. 2 of {1, 3}, as a phantom object that is always
+    perfect (empty in both).
     """
     gt_labels, pred_labels = np.asarray(gt_labels), np.asarray(pred_labels)
     if gt_labels.ndim != 3 or gt_labels.shape != pred_labels.shape:
@@ -130,12 +169,17 @@ def evaluate_sequence(
         void = np.asarray(void, dtype=bool)
         if void.shape != gt_labels.shape:
             raise EvaluationError(f"void {void.shape} must have the shape of gt_labels {gt_labels.shape}")
-    object_ids = _object_ids(gt_labels[0])
+    if object_ids is None:
+        object_ids = _object_ids(gt_labels[0])
+        id_rule = _davis_rule(object_ids)
+    else:
+        object_ids = _given_object_ids(object_ids)
+        id_rule = f"the scored objects are {', '.join(map(str, object_ids))} (and 0, background)"
     frames = (
         (f"frame {t}", gt_labels[t], pred_labels[t], None if void is None else void[t])
         for t in range(1, len(gt_labels) - 1)
     )
-    j, f = _score_semi_supervised(frames, object_ids)
+    j, f = _score_semi_supervised(frames, object_ids, id_rule)
     return {k: object_summary(j[i], f[i]) for i, k in enumerate(object_ids)}
 
 
@@ -149,39 +193,16 @@ def object_summary(j: np.ndarray, f: np.ndarray) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- reading
 
-def sequence_names(davis_root: str | os.PathLike, year: str = "2017", subset: str = "val") -> list[str]:
-    """Sequences listed in ``ImageSets/<year>/<subset>.txt``, in file order."""
-    path = Path(davis_root) / "ImageSets" / str(year) / f"{subset}.txt"
-    try:
-        names = [line.strip() for line in path.read_text().splitlines()]
-    except OSError as err:
-        raise EvaluationError(f"{path}: cannot read the sequence list ({err.strerror or err})") from None
-    names = [n for n in names if n]
-    if not names:
-        raise EvaluationError(f"{path}: the sequence list is empty")
-    return names
-
-
-def _annotations_dir(davis_root: Path, task: str) -> Path:
-    folder = "Annotations" if task == "semi-supervised" else "Annotations_unsupervised"
-    return davis_root / folder / RESOLUTION
-
-
-def _stems(folder: Path, suffix: str) -> list[str]:
-    return sorted(p.stem for p in folder.glob(f"*{suffix}") if p.is_file())
-
-
-def _frame_names(davis_root: Path, annotations: Path, sequence: str) -> list[str]:
+def _frame_names(layout: DavisLayout, annotations: Path, sequence: str) -> list[str]:
     """Frame names of a sequence: its JPEG frames, each of which must have an annotation."""
-    images_dir = davis_root / "JPEGImages" / RESOLUTION / sequence
-    frames = _stems(images_dir, ".jpg")
+    frames = layout.frame_names(sequence)
     if not frames:
-        raise EvaluationError(f"sequence {sequence}: no frames (*.jpg) in {images_dir}")
-    missing = sorted(set(frames) - set(_stems(annotations / sequence, ".png")))
+        raise EvaluationError(f"sequence {sequence}: no frames (*.jpg) in {layout.frames_dir(sequence)}")
+    annotated = {p.stem for p in annotations.glob("*.png") if p.is_file()}
+    missing = sorted(set(frames) - annotated)
     if missing:
         raise EvaluationError(
-            f"sequence {sequence}: {len(missing)} frame(s) have no annotation in {annotations / sequence}, "
-            f"e.g. {missing[0]}.png"
+            f"sequence {sequence}: {len(missing)} frame(s) have no annotation in {annotations}, e.g. {missing[0]}.png"
         )
     return frames
 
@@ -213,7 +234,7 @@ def _check_results_present(results_dir: Path, sequence: str, frames: list[str]) 
 
 @dataclass(frozen=True)
 class _Job:
-    davis_root: Path
+    layout: DavisLayout
     results_dir: Path
     sequence: str
     task: str
@@ -222,9 +243,9 @@ class _Job:
 def _evaluate_job(job: _Job) -> SequenceScores:
     """Read one sequence's annotations and results and score it (runs in a worker thread)."""
     seq = job.sequence
-    annotations = _annotations_dir(job.davis_root, job.task)
-    frames = _frame_names(job.davis_root, annotations, seq)
-    first = _read_mask(annotations / seq / f"{frames[0]}.png", seq)
+    annotations = job.layout.annotations_dir(seq, job.task)
+    frames = _frame_names(job.layout, annotations, seq)
+    first = _read_mask(annotations / f"{frames[0]}.png", seq)
     object_ids = _object_ids(first)
     scored = frames[1:-1] if job.task == "semi-supervised" else frames
     if not scored:
@@ -232,7 +253,7 @@ def _evaluate_job(job: _Job) -> SequenceScores:
     _check_results_present(job.results_dir, seq, scored)
 
     def pair(name: str) -> tuple[np.ndarray, np.ndarray, Path]:
-        gt = first if name == frames[0] else _read_mask(annotations / seq / f"{name}.png", seq, first.shape)
+        gt = first if name == frames[0] else _read_mask(annotations / f"{name}.png", seq, first.shape)
         pred_path = job.results_dir / seq / f"{name}.png"
         return gt, _read_mask(pred_path, seq, first.shape), pred_path
 
@@ -242,7 +263,7 @@ def _evaluate_job(job: _Job) -> SequenceScores:
                 gt, pred, path = pair(name)
                 yield f"sequence {seq}: {path}", gt, pred, None
 
-        j, f = _score_semi_supervised(stream(), object_ids)
+        j, f = _score_semi_supervised(stream(), object_ids, _davis_rule(object_ids))
     else:
         gts, preds, _ = zip(*(pair(name) for name in scored))
         j, f = _score_unsupervised(f"sequence {seq}: {job.results_dir / seq}", np.stack(gts), np.stack(preds),
@@ -299,42 +320,54 @@ def _mean_of(rows: list[dict]) -> dict[str, float]:
     return {"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2, **means}
 
 
+def _layout(davis_root: str | os.PathLike | DavisLayout, **options: str | None) -> DavisLayout:
+    """``davis_root`` as a layout; options left None keep the layout's defaults.
+
+    Options beside a ready :class:`DavisLayout` would contradict it, so that is a bug.
+    """
+    given = {name: str(value) for name, value in options.items() if value is not None}
+    if isinstance(davis_root, DavisLayout):
+        if given:
+            raise TypeError(f"evaluate_davis: give {', '.join(given)} inside the DavisLayout, not beside it")
+        return davis_root
+    return DavisLayout(Path(davis_root), **given)
+
+
 def evaluate_davis(
-    davis_root: str | os.PathLike,
+    davis_root: str | os.PathLike | DavisLayout,
     results_dir: str | os.PathLike,
     *,
-    subset: str = "val",
-    year: str = "2017",
+    subset: str | None = None,
+    year: str | None = None,
+    resolution: str | None = None,
     task: str = "semi-supervised",
     sequences: list[str] | None = None,
     workers: int | None = None,
 ) -> dict:
     """Score a results folder (``<seq>/<frame>.png``) against a DAVIS root.
 
+    ``davis_root`` is a DAVIS folder, with ``subset``, ``year`` and ``resolution``
+    (default val, 2017, 480p: the annotations the masks are scored against), or a
+    :class:`~eval.datasets.DavisLayout` that already says them.
+
     Returns ``{"global", "per_sequence", "per_object", "protocol"}``; ``global`` and
     ``per_object`` hold the toolkit's numbers at full precision, ``per_object`` also the
     per-frame J and F. ``workers`` threads share the sequences (default: one per
     core); the numbers do not depend on it.
     """
-    davis_root, results_dir = Path(davis_root), Path(results_dir)
-    if task not in TASKS:
-        raise EvaluationError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if not davis_root.is_dir():
-        raise EvaluationError(f"DAVIS root {davis_root} not found")
-    annotations = _annotations_dir(davis_root, task)
-    if not annotations.is_dir():
-        raise EvaluationError(f"annotations folder {annotations} not found (needed for the {task} task)")
+    layout = _layout(davis_root, split=subset, year=year, resolution=resolution)
+    results_dir = Path(results_dir)
+    names = layout.check(task, sequences)
     if not results_dir.is_dir():
         raise EvaluationError(f"results folder {results_dir} not found")
     if not any(p.is_dir() for p in results_dir.iterdir()):
         raise EvaluationError(f"results folder {results_dir} is empty: expected one folder of PNGs per sequence")
-    names = list(sequences) if sequences is not None else sequence_names(davis_root, year, subset)
-    jobs = [_Job(davis_root, results_dir, name, task) for name in names]
+    jobs = [_Job(layout, results_dir, name, task) for name in names]
     workers = default_workers(len(jobs)) if workers is None else workers
     results = summarize(_run(jobs, workers))
     results["protocol"] = {
-        "task": task, "set": subset, "year": str(year), "bound_th": DEFAULT_BOUND_TH,
-        "davis_root": str(davis_root), "results_dir": str(results_dir),
+        "task": task, "set": layout.split, "year": layout.year, "resolution": layout.resolution,
+        "bound_th": DEFAULT_BOUND_TH, "davis_root": str(layout.root), "results_dir": str(results_dir),
         "scored_frames": "all but the first and last" if task == "semi-supervised" else "all",
     }
     return results

@@ -87,19 +87,27 @@ def _json_safe(value):
     return value
 
 
+def report_paths(output_dir: str | os.PathLike, subset: str = "val") -> list[Path]:
+    """The files :func:`write_reports` writes: the toolkit's two CSVs and the full JSON."""
+    output_dir = Path(output_dir)
+    return [output_dir / f"global_results-{subset}.csv", output_dir / f"per-sequence_results-{subset}.csv",
+            output_dir / f"results-{subset}.json"]
+
+
+def remove_reports(output_dir: str | os.PathLike, subset: str = "val") -> None:
+    """Delete an earlier run's reports (only those names), so a run that fails leaves none that look current."""
+    for path in report_paths(output_dir, subset):
+        path.unlink(missing_ok=True)
+
+
 def write_reports(results: dict, output_dir: str | os.PathLike, subset: str = "val") -> list[Path]:
     """Write ``global_results-<set>.csv``, ``per-sequence_results-<set>.csv`` and ``results-<set>.json``.
 
-    Each file is replaced atomically, so an interrupted run never leaves a stale or
-    half-written report behind.
+    Each file is replaced atomically, so an interrupted run never leaves a half-written report behind.
     """
-    output_dir = Path(output_dir)
-    contents = {
-        output_dir / f"global_results-{subset}.csv": global_csv(results),
-        output_dir / f"per-sequence_results-{subset}.csv": per_sequence_csv(results),
-        output_dir / f"results-{subset}.json": json.dumps(_json_safe(results), indent=1) + "\n",
-    }
-    for path, text in contents.items():
+    paths = report_paths(output_dir, subset)
+    texts = [global_csv(results), per_sequence_csv(results), json.dumps(_json_safe(results), indent=1) + "\n"]
+    for path, text in zip(paths, texts):
         with atomic_writer(path, "w", newline="") as fh:
             fh.write(text)
-    return list(contents)
+    return paths

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eval import EvaluationError, evaluate_davis
+from eval import DavisLayout, EvaluationError, evaluate_davis
 from eval.cli import main
 from eval.files import write_label_png
+from eval.report import report_paths
 
 SEQ = "tiny"
 FRAMES = 5
@@ -26,18 +27,23 @@ def write_sequence(folder, labels):
         write_label_png(folder / f"{t:05d}.png", frame)
 
 
+def write_resolution(root, resolution, gt):
+    """Frames (names only: only the names are read) and annotations of SEQ at one resolution."""
+    images = root / "JPEGImages" / resolution / SEQ
+    images.mkdir(parents=True)
+    for t in range(len(gt)):
+        (images / f"{t:05d}.jpg").touch()
+    write_sequence(root / "Annotations" / resolution / SEQ, gt)
+
+
 @pytest.fixture
 def davis(tmp_path):
     """(davis_root, results_dir) with perfect results for one two-object sequence."""
     root = tmp_path / "DAVIS"
     (root / "ImageSets" / "2017").mkdir(parents=True)
     (root / "ImageSets" / "2017" / "val.txt").write_text(f"{SEQ}\n")
-    images = root / "JPEGImages" / "480p" / SEQ
-    images.mkdir(parents=True)
-    for t in range(FRAMES):
-        (images / f"{t:05d}.jpg").touch()  # only the names are read
     gt = ground_truth()
-    write_sequence(root / "Annotations" / "480p" / SEQ, gt)
+    write_resolution(root, "480p", gt)
     results = tmp_path / "results"
     write_sequence(results / SEQ, gt)
     return root, results
@@ -69,6 +75,22 @@ def test_cli_defaults_output_to_the_results_folder(davis):
     root, results = davis
     assert main(["--davis-root", str(root), "--results", str(results)]) == 0
     assert (results / "results-val.json").is_file()
+
+
+def test_failed_run_leaves_no_earlier_report_behind(davis, tmp_path):
+    root, results = davis
+    out = tmp_path / "out"
+    args = ["--davis-root", str(root), "--results", str(results), "--output", str(out)]
+    assert main(args) == 0
+    reports = report_paths(out, "val")
+    assert all(path.is_file() for path in reports)
+    (out / "notes.txt").write_text("mine")
+    (out / "global_results-test-dev.csv").write_text("another set")
+    (results / SEQ / "00002.png").unlink()
+    assert main(args) == 2
+    assert not any(path.exists() for path in reports)
+    # Only this set's report names are removed.
+    assert sorted(p.name for p in out.iterdir()) == ["global_results-test-dev.csv", "notes.txt"]
 
 
 def test_cli_rejects_unknown_flags(davis):
@@ -160,3 +182,38 @@ def test_unsupervised_matches_proposals_to_objects(davis):
     write_sequence(results / SEQ, proposals)
     with pytest.raises(EvaluationError, match="at most 20 proposals"):
         evaluate_davis(root, results, task="unsupervised", workers=1)
+
+
+def upscaled(labels: np.ndarray) -> np.ndarray:
+    return labels.repeat(2, axis=-2).repeat(2, axis=-1)
+
+
+def test_resolution_selects_the_annotations_scored_against(davis, tmp_path, capsys):
+    root, _ = davis
+    write_resolution(root, "Full-Resolution", upscaled(ground_truth()))
+    results = tmp_path / "full"
+    write_sequence(results / SEQ, upscaled(ground_truth()))
+    numbers = evaluate_davis(root, results, resolution="Full-Resolution", workers=1)
+    assert numbers["global"]["J&F-Mean"] == 1.0
+    assert numbers["protocol"]["resolution"] == "Full-Resolution"
+    assert evaluate_davis(DavisLayout(root, resolution="Full-Resolution"), results, workers=1) == numbers
+    # Scored against the 480p annotations, full-size masks are the wrong size.
+    with pytest.raises(EvaluationError, match=r"mask is 60x40 \(WxH\) but the annotation is 30x20"):
+        evaluate_davis(root, results, workers=1)
+    assert main(["--davis-root", str(root), "--results", str(results), "--resolution", "Full-Resolution"]) == 0
+    assert json.loads((results / "results-val.json").read_text())["global"]["J&F-Mean"] == 1.0
+
+
+def test_missing_resolution_is_named(davis, capsys):
+    root, results = davis
+    assert main(["--davis-root", str(root), "--results", str(results), "--resolution", "Full-Resolution"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"{root / 'JPEGImages' / 'Full-Resolution'} not found "
+                        f"(DAVIS frames at resolution Full-Resolution; {root / 'JPEGImages'} has 480p)")
+    assert "\n" not in err
+
+
+def test_layout_and_options_beside_it_contradict(davis):
+    root, results = davis
+    with pytest.raises(TypeError, match="give year inside the DavisLayout"):
+        evaluate_davis(DavisLayout(root), results, year="2016")

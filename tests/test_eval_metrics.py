@@ -154,3 +154,44 @@ def test_evaluate_sequence_rejects_an_id_above_the_object_count():
     pred[3, 0, 0] = 3
     with pytest.raises(EvaluationError, match="frame 3: prediction has object id 3"):
         evaluate_sequence(gt, pred)
+
+
+def ids_one_and_three_clip(frames=5, shape=(20, 30)):
+    gt = np.zeros((frames, *shape), np.uint8)
+    gt[:, 2:8, 3:10] = 1
+    gt[:, 10:16, 15:25] = 3
+    return gt
+
+
+def test_evaluate_sequence_scores_exactly_the_given_object_ids():
+    gt = ids_one_and_three_clip()
+    pred = np.where(gt == 1, 1, 0).astype(np.uint8)  # object 1 perfect, object 3 missed
+    scores = evaluate_sequence(gt, pred, object_ids=[3, 1])
+    assert sorted(scores) == [1, 3]
+    assert scores[1]["J&F-Mean"] == 1.0
+    assert (scores[3]["J-Mean"], scores[3]["F-Mean"], scores[3]["J&F-Mean"]) == (0.0, 0.0, 0.0)
+    assert np.mean([s["J&F-Mean"] for s in scores.values()]) == 0.5
+    # The DAVIS rule (1..max id) adds a phantom object 2, empty in both and so "perfect".
+    davis_rule = evaluate_sequence(gt, pred)
+    assert sorted(davis_rule) == [1, 2, 3] and davis_rule[2]["J&F-Mean"] == 1.0
+    assert np.mean([s["J&F-Mean"] for s in davis_rule.values()]) == pytest.approx(2 / 3)
+
+
+def test_evaluate_sequence_rejects_a_prediction_id_outside_the_given_ones():
+    gt = ids_one_and_three_clip()
+    pred = gt.copy()
+    pred[2, 0, 0] = 2
+    with pytest.raises(EvaluationError, match=r"frame 2: prediction has object id 2 but the scored objects are 1, 3"):
+        evaluate_sequence(gt, pred, object_ids=[1, 3])
+    pred[2, 0, 0] = 0
+    pred[3, 0, 0] = 255
+    with pytest.raises(EvaluationError, match=r"frame 3: prediction has object id 255"):
+        evaluate_sequence(gt, pred, object_ids=[1, 3])
+
+
+@pytest.mark.parametrize("object_ids, problem", [([], "empty"), ([0, 1], "1..254"), ([1, 255], "1..254"),
+                                                 ([1.5], "integers")])
+def test_evaluate_sequence_rejects_bad_object_ids(object_ids, problem):
+    gt = ids_one_and_three_clip()
+    with pytest.raises(EvaluationError, match=problem):
+        evaluate_sequence(gt, gt, object_ids=object_ids)
