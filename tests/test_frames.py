@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vos import frames as frames_module
-from vos.frames import FrameSourceError, open_frames
+from vos.frames import ArraySource, FrameSource, FrameSourceError, TruncatedVideoError, as_frame_source, open_frames
 
 VIDEO_BACKENDS = ["decord", "pyav", "opencv"]
 N_FRAMES, HEIGHT, WIDTH, FPS = 12, 64, 96, 25
@@ -182,6 +182,74 @@ def test_video_cut_short_fails_while_decoding(faststart_video, tmp_path, backend
         open_frames(path, backend=backend)[N_FRAMES - 1]
 
 
+def test_verify_names_the_frame_where_decoding_breaks_and_allow_truncated_keeps_the_rest(
+        faststart_video, originals, tmp_path):
+    data = faststart_video.read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: int(len(data) * 0.75)])
+    with pytest.raises(TruncatedVideoError) as info:
+        open_frames(path, verify=True)
+    err = info.value
+    assert 0 < err.decoded < err.total == N_FRAMES and err.frame == err.decoded  # stride 1: index = count
+    assert str(err).startswith(f"{path}: truncated or corrupt video: decoding breaks at frame {err.frame}")
+    assert f"keep the {err.decoded} of {N_FRAMES} frames" in str(err) and "\n" not in str(err)
+    kept = open_frames(path, allow_truncated=True)
+    assert len(kept) == err.decoded and kept.names == open_frames(faststart_video).names[: err.decoded]
+    for frame, original in zip(kept, originals):
+        assert mean_abs_diff(frame, original) < CODEC_MEAN_TOLERANCE
+
+
+class StopsAtFive(FrameSource):
+    """A reader that decodes the first five frames of any file and then fails, like a broken decoder."""
+
+    backend = "stops_at_five"
+
+    def __init__(self, path, stride=1, max_frames=None):
+        super().__init__(path, N_FRAMES, (HEIGHT, WIDTH), FPS, stride, max_frames)
+
+    def _read(self, index):
+        if index >= 5:
+            raise FrameSourceError(f"{self.path}: cannot decode frame {index}")
+        return np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+
+
+def test_verify_falls_back_to_the_next_reader_when_one_stops_early(video, originals, monkeypatch, caplog):
+    monkeypatch.setattr(frames_module, "VIDEO_BACKENDS", {"stops_at_five": StopsAtFive,
+                                                          "pyav": frames_module.PyAVSource})
+    assert open_frames(video).backend == "stops_at_five"  # without verify the first reader that opens wins
+    with caplog.at_level(logging.WARNING):
+        source = open_frames(video, verify=True)
+    assert source.backend == "pyav" and len(source) == N_FRAMES
+    assert "stops_at_five decodes 5 of 12 frames" in caplog.text
+    assert mean_abs_diff(source[N_FRAMES - 1], originals[-1]) < CODEC_MEAN_TOLERANCE
+    monkeypatch.setattr(frames_module, "VIDEO_BACKENDS", {"stops_at_five": StopsAtFive})
+    with pytest.raises(TruncatedVideoError, match="decoding breaks at frame 5"):
+        open_frames(video, verify=True)
+    assert len(open_frames(video, allow_truncated=True)) == 5
+    with pytest.raises(TruncatedVideoError, match="decoding breaks at frame 6 .*keep the 3 of 6"):
+        open_frames(video, stride=2, allow_truncated=False, verify=True)
+
+
+def test_arrays_are_frame_sources_checked_when_made(originals):
+    stack = np.stack(originals)
+    source = as_frame_source(stack, stride=3, max_frames=3)
+    assert isinstance(source, ArraySource) and source.size == (HEIGHT, WIDTH) and source.path is None
+    assert source.names == ["00000", "00003", "00006"]
+    np.testing.assert_array_equal(list(source)[2], originals[6])
+    assert len(as_frame_source(list(originals))) == N_FRAMES
+    with pytest.raises(FrameSourceError, match=r"frames array is \(12, 64, 96, 3\) float32"):
+        as_frame_source(stack.astype(np.float32))
+    with pytest.raises(FrameSourceError, match="frame 1 is 64x48 .* frame 0 is 64x96"):
+        as_frame_source([originals[0], originals[1][:, :48]])
+    with pytest.raises(FrameSourceError, match="frames list is empty"):
+        as_frame_source([])
+    with pytest.raises(FrameSourceError, match="cannot take frames from a dict"):
+        as_frame_source({})
+    with pytest.raises(FrameSourceError, match="already open"):
+        as_frame_source(source, stride=2)
+    assert as_frame_source(source) is source
+
+
 def test_bad_arguments_and_paths(tmp_path, video):
     with pytest.raises(FrameSourceError, match=r"nothing\.mp4: no such"):
         open_frames(tmp_path / "nothing.mp4")
@@ -254,15 +322,16 @@ def test_folder_with_duplicate_frames_is_an_error(tmp_path):
         open_frames(tmp_path)
 
 
-def test_folder_frame_of_another_size_or_corrupt_names_the_file(tmp_path):
+def test_folder_of_mixed_sizes_or_a_corrupt_frame_is_refused_when_opened(tmp_path):
     save_frames(tmp_path, ["00000.png", "00001.png"])
     save_frames(tmp_path, ["00002.png"], size=(7, 8))
-    (tmp_path / "00003.png").write_bytes(b"not a png")
-    source = open_frames(tmp_path)
-    with pytest.raises(FrameSourceError, match=r"00002\.png: image is 7x8 .* 6x8"):
-        source[2]
-    with pytest.raises(FrameSourceError, match=r"00003\.png: cannot read image"):
-        source[3]
+    with pytest.raises(FrameSourceError, match=r"00002\.png: image is 7x8 .* 00000.png is 6x8"):
+        open_frames(tmp_path)
+    (tmp_path / "00002.png").unlink()
+    (tmp_path / "00002.png").write_bytes(b"not a png")
+    with pytest.raises(FrameSourceError, match=r"00002\.png: cannot read image"):
+        open_frames(tmp_path)
+    assert len(open_frames(tmp_path, max_frames=2)) == 2  # only the selected frames are checked
 
 
 def test_davis_sequence_frames_match_annotations(davis_root):
