@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
@@ -79,20 +81,40 @@ def resolve_checkpoint(reference: str | os.PathLike, config_key: str = "model.ch
             f"path of a SEEM checkpoint, or to a released file name ({', '.join(RELEASED_FILES)}) or "
             f"hf://owner/repo/file to fetch it from the Hugging Face hub.")
     repo_id, filename = location
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
+
+    url = f"{constants.ENDPOINT}/{repo_id}/resolve/main/{filename}"
+
+    def not_fetched(reason: str) -> CheckpointNotFoundError:
+        return CheckpointNotFoundError(
+            f"checkpoint {str(reference)!r} is not a local file and could not be fetched from the Hugging Face "
+            f"hub ({reason}). Download {url} and set {config_key}=/path/to/{Path(filename).name}")
 
     try:  # the cache first: no network round trip (and no retries when offline) for a cached file
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=True))
     except Exception:
         log.info("%s is not in the Hugging Face cache; downloading it from %s", filename, repo_id)
+    # Offline, the hub client would retry for half a minute before giving up: ask first.
+    if constants.HF_HUB_OFFLINE:
+        raise not_fetched("HF_HUB_OFFLINE is set")
+    unreachable = hub_unreachable(constants.ENDPOINT)
+    if unreachable:
+        raise not_fetched(unreachable)
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename))
-    except Exception as err:  # offline, gated, missing file: all end the same way
-        url = f"https://huggingface.co/{repo_id}/resolve/main/{filename}"
-        raise CheckpointNotFoundError(
-            f"checkpoint {str(reference)!r} is not a local file and could not be fetched from the "
-            f"Hugging Face hub ({type(err).__name__}: {_first_line(err)}). Download {url} and set "
-            f"{config_key}=/path/to/{Path(filename).name}") from None
+    except Exception as err:  # gated, missing file, a broken connection: all end the same way
+        raise not_fetched(f"{type(err).__name__}: {_first_line(err)}") from None
+
+
+def hub_unreachable(endpoint: str, timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be reached (no name resolution, no route, ...), or None when it answers."""
+    parsed = urlparse(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        return f"{parsed.hostname} is unreachable: {err.strerror or err}"
+    return None
 
 
 def _first_line(err: Exception) -> str:

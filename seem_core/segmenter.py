@@ -59,6 +59,14 @@ class Segmentation:
         return self.logits > 0
 
 
+def check_precision(device: torch.device, precision: str) -> None:
+    """Raise ValueError when ``precision`` is unknown or cannot run on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if PRECISIONS[precision] is not None and device.type != "cuda":
+        raise ValueError(f"precision {precision!r} (autocast) is only supported on CUDA; use fp32 on {device}")
+
+
 class SEEMSegmenter:
     """SEEM on single frames: encode a frame once, make referring prompts from masks, segment.
 
@@ -68,11 +76,8 @@ class SEEMSegmenter:
 
     def __init__(self, model: SEEM, device: str | torch.device = "cpu", precision: str = "fp32",
                  short_side: int = 512):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device)
-        if PRECISIONS[precision] is not None and self.device.type != "cuda":
-            raise ValueError(f"precision {precision!r} (autocast) is only supported on CUDA; use fp32 on {self.device}")
+        check_precision(self.device, precision)
         self.model = model.to(self.device).eval()
         self.precision = precision
         self.short_side = short_side

@@ -1,6 +1,8 @@
 """Checkpoint resolution and strict loading (seem_core.checkpoint)."""
 from __future__ import annotations
 
+import socket
+
 import pytest
 import torch
 from torch import nn
@@ -93,20 +95,42 @@ def test_resolve_unknown_name_says_what_to_set(tmp_path):
         resolve_checkpoint(tmp_path / "nowhere.pt")
 
 
-def test_released_name_goes_to_the_hub_and_offline_failure_names_the_download(monkeypatch):
+def test_released_name_goes_to_the_hub_and_a_failed_download_names_the_file(monkeypatch):
     calls = []
 
-    def offline(repo_id, filename, local_files_only=False):
+    def broken(repo_id, filename, local_files_only=False):
         calls.append((repo_id, filename, local_files_only))
         raise OSError("We couldn't connect to the hub")
 
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", offline)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", broken)
+    monkeypatch.setattr(checkpoint, "hub_unreachable", lambda endpoint: None)
     with pytest.raises(CheckpointNotFoundError) as err:
         resolve_checkpoint("seem_focall_v1.pt", config_key="model.checkpoint")
     assert calls == [(checkpoint.HUB_REPO, "seem_focall_v1.pt", True), (checkpoint.HUB_REPO, "seem_focall_v1.pt", False)]
     message = str(err.value)
-    assert f"https://huggingface.co/{checkpoint.HUB_REPO}/resolve/main/seem_focall_v1.pt" in message
+    assert f"/{checkpoint.HUB_REPO}/resolve/main/seem_focall_v1.pt" in message
     assert "model.checkpoint=/path/to/seem_focall_v1.pt" in message
+
+
+def test_unreachable_hub_fails_at_once_without_a_download_attempt(monkeypatch):
+    calls = []
+
+    def cache_miss(repo_id, filename, local_files_only=False):
+        calls.append(local_files_only)
+        raise OSError("not cached" if local_files_only else "went online")
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", cache_miss)
+    monkeypatch.setattr(checkpoint, "hub_unreachable", lambda endpoint: "huggingface.co is unreachable: no route")
+    with pytest.raises(CheckpointNotFoundError, match=r"huggingface.co is unreachable.*set ckpt=/path/to/seem_focalt_v0.pt"):
+        resolve_checkpoint("seem_focalt_v0.pt", config_key="ckpt")
+    assert calls == [True]
+
+
+def test_hub_unreachable_says_why_for_a_closed_port():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]  # bound but not listening: connections are refused
+        assert "127.0.0.1 is unreachable" in checkpoint.hub_unreachable(f"http://127.0.0.1:{port}")
 
 
 def test_hub_reference_uses_the_cache_without_going_online(monkeypatch, tmp_path):
