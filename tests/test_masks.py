@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from eval.files import MaskFileError, davis_palette
-from vos.masks import merge_objects, object_ids, read_binary_mask, read_mask, split_objects, write_mask
+from vos.masks import as_annotation, object_ids, read_annotation, read_mask, split_objects, write_mask
 
 
 @pytest.fixture
@@ -55,88 +55,105 @@ def test_mask_of_wrong_size_names_file_and_both_sizes(tmp_path, labels):
     with pytest.raises(MaskFileError, match=r"small\.png: mask is 6x9 \(HxW\) but its frame is 480x854"):
         read_mask(path, expected_size=(480, 854))
     with pytest.raises(MaskFileError, match=r"small\.png: mask is 6x9"):
-        read_binary_mask(path, expected_size=(9, 6))
+        read_annotation(path, expected_size=(9, 6))
 
 
 def test_missing_or_corrupt_mask_names_the_file(tmp_path):
     with pytest.raises(MaskFileError, match=r"absent\.png: mask file not found"):
-        read_binary_mask(tmp_path / "absent.png")
+        read_annotation(tmp_path / "absent.png")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG but not really")
     with pytest.raises(MaskFileError, match=r"broken\.png: cannot read mask"):
-        read_binary_mask(broken)
+        read_annotation(broken)
 
 
-@pytest.mark.parametrize("mode, on", [("L", 255), ("L", 1), ("RGB", 255), ("1", 1), ("P", 1), ("LA", 255)])
-def test_binary_mask_formats(tmp_path, mode, on):
-    expected = np.zeros((5, 7), bool)
-    expected[1:4, 2:6] = True
-    pixels = np.where(expected, on, 0).astype(np.uint8)
+@pytest.mark.parametrize("mode, on", [("L", 255), ("L", 1), ("RGB", 255), ("1", 1), ("P", 1), ("P", 255),
+                                      ("LA", 255)])
+def test_binary_masks_in_any_format_are_one_object(tmp_path, mode, on):
+    """0/255 (or 0/1) black-and-white masks, as image tools and DAVIS-2016 save them: object 1."""
+    expected = np.zeros((5, 7), np.uint8)
+    expected[1:4, 2:6] = 1
+    pixels = (expected * on).astype(np.uint8)
     path = tmp_path / f"mask_{mode}.png"
     if mode == "P":
-        write_mask(path, pixels)  # a DAVIS 2016 annotation: palette PNG with ids 0/1
+        write_mask(path, pixels)
     else:
         opaque = np.full_like(pixels, 255)  # grey plus alpha, as image editors save masks
-        images = {"L": pixels, "RGB": np.stack([pixels] * 3, axis=2), "1": expected,
+        images = {"L": pixels, "RGB": np.stack([pixels] * 3, axis=2), "1": expected.astype(bool),
                   "LA": np.stack([pixels, opaque], axis=2)}
         Image.fromarray(images[mode]).save(path)
     with Image.open(path) as image:
         assert image.mode == mode
-    mask = read_binary_mask(path, expected_size=(5, 7))
-    assert mask.dtype == bool
-    np.testing.assert_array_equal(mask, expected)
+    labels = read_annotation(path, expected_size=(5, 7))
+    np.testing.assert_array_equal(labels, expected)
+    assert object_ids(labels) == [1]
 
 
-def test_binary_mask_rejects_colours_and_grey_levels(tmp_path):
+def test_255_in_a_multi_object_mask_is_void(tmp_path):
+    labels = np.array([[0, 1, 1, 255], [2, 2, 255, 0]], np.uint8)
+    write_mask(tmp_path / "void.png", labels)
+    read = read_annotation(tmp_path / "void.png")
+    np.testing.assert_array_equal(read, labels)  # 255 kept as void
+    assert object_ids(read) == [1, 2]  # neither an object nor background
+    assert split_objects(read).sum(axis=(1, 2)).tolist() == [2, 2]
+
+
+def test_lossy_masks_are_refused_before_their_noise_becomes_objects(tmp_path):
+    yy, xx = np.mgrid[:32, :32]
+    labels = (((yy - 15.5) ** 2 + (xx - 13) ** 2) < 90).astype(np.uint8)  # a disc: edges off the 8x8 blocks
+    path = tmp_path / "first.jpg"
+    Image.fromarray(labels * 255).save(path, quality=75)
+    assert len(np.unique(np.asarray(Image.open(path)))) > 2  # what would have become "objects"
+    with pytest.raises(MaskFileError, match=r"first\.jpg: is a JPEG image; masks must be lossless \(PNG\)"):
+        read_annotation(path)
+
+
+def test_a_mask_with_too_many_ids_is_not_a_label_map(tmp_path):
+    noisy = (np.arange(64 * 64) % 40).reshape(64, 64).astype(np.uint8)  # ids 1..39
+    write_mask(tmp_path / "noisy.png", noisy)
+    with pytest.raises(MaskFileError, match=r"noisy\.png: 39 object ids .* at most 32 .* max_objects"):
+        read_annotation(tmp_path / "noisy.png")
+    assert object_ids(read_annotation(tmp_path / "noisy.png", max_objects=39)) == list(range(1, 40))
+
+
+def test_arrays_follow_the_same_rule():
+    np.testing.assert_array_equal(as_annotation(np.array([[True, False]])), [[1, 0]])
+    np.testing.assert_array_equal(as_annotation(np.array([[0, 255]], np.int64)), [[0, 1]])
+    with pytest.raises(MaskFileError, match="2-D"):
+        as_annotation(np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(MaskFileError, match="0..255"):
+        as_annotation(np.array([[0, 300]]))
+
+
+def test_grey_colour_mask_with_colours_is_refused(tmp_path):
     coloured = np.zeros((4, 4, 3), np.uint8)
     coloured[1, 1] = (255, 0, 0)
     Image.fromarray(coloured).save(tmp_path / "red.png")
-    with pytest.raises(MaskFileError, match=r"red\.png: mask has colours"):
-        read_binary_mask(tmp_path / "red.png")
-    grey = np.array([[0, 128], [255, 0]], np.uint8)
-    Image.fromarray(grey).save(tmp_path / "soft.png")
-    with pytest.raises(MaskFileError, match=r"soft\.png: not a binary mask; pixel values \[0, 128, 255\]"):
-        read_binary_mask(tmp_path / "soft.png")
+    with pytest.raises(MaskFileError, match=r"red\.png: mask is a RGB image with colours"):
+        read_annotation(tmp_path / "red.png")
 
 
-def test_object_ids_are_sorted_nonzero(labels):
+def test_object_ids_are_sorted_and_skip_background_and_void(labels):
     assert object_ids(labels) == [1, 3, 17]
     assert object_ids(np.zeros((3, 3), np.uint8)) == []
+    assert object_ids(np.array([[0, 255, 4]], np.uint8)) == [4]
 
 
-def test_split_then_merge_round_trips(labels):
+def test_split_objects(labels):
     masks = split_objects(labels)
     assert masks.shape == (3, 6, 9) and masks.dtype == bool
     assert masks.sum(axis=(1, 2)).tolist() == [6, 12, 1]
     assert masks[2, 0, 8]  # the single pixel of object 17
-    np.testing.assert_array_equal(merge_objects(masks, [1, 3, 17]), labels)
 
 
 def test_split_with_explicit_ids_keeps_their_order_and_absent_ones(labels):
     masks = split_objects(labels, ids=[3, 5, 1])
     assert masks.sum(axis=(1, 2)).tolist() == [12, 0, 6]
     assert split_objects(labels, ids=[]).shape == (0, 6, 9)
-    merged = merge_objects(masks[[0, 2]], [3, 1])
-    np.testing.assert_array_equal(merged, np.where(labels == 17, 0, labels))
-
-
-def test_merge_refuses_overlaps_and_bad_ids():
-    masks = np.zeros((2, 4, 4), bool)
-    masks[0, :2] = True
-    masks[1, 1:3] = True
-    with pytest.raises(ValueError, match="overlap on 4 pixels"):
-        merge_objects(masks, [1, 2])
-    with pytest.raises(ValueError, match="expected 3 masks"):
-        merge_objects(masks, [1, 2, 3])
-    with pytest.raises(ValueError, match="1..255"):
-        merge_objects(masks[:1], [256])
-    with pytest.raises(ValueError, match="distinct"):
-        merge_objects(np.zeros((2, 4, 4), bool), [1, 1])
 
 
 def test_davis_annotation_reads_as_object_one(davis_root):
     path = davis_root / "Annotations" / "480p" / "blackswan" / "00000.png"
-    labels = read_mask(path, expected_size=(480, 854))
+    labels = read_annotation(path, expected_size=(480, 854))
     assert object_ids(labels) == [1]
-    # DAVIS 2016 masks are 0/1 palette images: the binary reader sees the same object.
-    np.testing.assert_array_equal(read_binary_mask(path), labels == 1)
+    np.testing.assert_array_equal(labels, read_mask(path))

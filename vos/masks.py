@@ -1,9 +1,17 @@
-"""Object masks: label PNGs in, label PNGs out, and the per-object view the model needs.
+"""Object masks: what a user's annotation means, label PNGs out, and the per-object view the model needs.
 
-A label mask is an (H, W) uint8 array of object ids (0 = background), stored as a DAVIS
-palette PNG through ``eval.files``, so the pipeline writes exactly what the evaluator
-reads. The model works on one boolean mask per object; ``split_objects`` and
-``merge_objects`` convert between the two views.
+A label map is an (H, W) uint8 array of object ids (0 = background). Annotations come
+from many tools, so one rule decides what a file or array means (:func:`as_annotation`):
+
+* values {0, 255} only: a binary mask (DAVIS-2016, most tools' export): one object, id 1;
+* otherwise ids 1..254 are objects and 255 is DAVIS's *void* label: neither object nor
+  background; it is not tracked and not scored (:data:`VOID_ID`);
+* more than ``max_objects`` ids means the file is not a label map (an anti-aliased or
+  photographed mask); lossy files (JPEG, ...) are refused before they are read, because
+  compression noise turns one object's edge into dozens of ids.
+
+Masks are written as DAVIS palette PNGs through ``eval.files``, so the pipeline writes
+exactly what the evaluator reads.
 """
 from __future__ import annotations
 
@@ -11,24 +19,29 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from eval.files import MaskFileError, decode_mask_file, read_label_png, write_label_png
 
-# Pixel values a binary mask may use: 0/255 as image tools write them, or 0/1.
-BINARY_VALUE_SETS = ({0, 255}, {0, 1})
+VOID_ID = 255
+# A video benchmark has at most a few dozen objects per video; a label map with more ids is
+# almost always an image that is not one (antialiased edges, JPEG noise, a photo).
+DEFAULT_MAX_OBJECTS = 32
+# Image formats whose pixel values survive saving exactly (PIL format names).
+LOSSLESS_FORMATS = ("PNG", "BMP", "TIFF", "GIF", "PPM")
 
 
-def check_size(path: str | os.PathLike, shape: tuple[int, ...], expected_size: tuple[int, int] | None) -> None:
+def check_size(where: str | os.PathLike, shape: tuple[int, ...], expected_size: tuple[int, int] | None) -> None:
     """Fail when a mask does not cover its frame pixel for pixel."""
     if expected_size is not None and tuple(shape[:2]) != tuple(expected_size):
         raise MaskFileError(
-            f"{path}: mask is {shape[0]}x{shape[1]} (HxW) but its frame is "
+            f"{where}: mask is {shape[0]}x{shape[1]} (HxW) but its frame is "
             f"{expected_size[0]}x{expected_size[1]}"
         )
 
 
 def read_mask(path: str | os.PathLike, expected_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a label PNG (indexed or grey) as (H, W) uint8 object ids.
+    """Read a label PNG (indexed or grey) as (H, W) uint8 ids, values as stored.
 
     ``expected_size`` is the (H, W) of the frame the mask annotates; a mismatch is an
     error rather than a silent resize, because it usually means the wrong file.
@@ -38,34 +51,72 @@ def read_mask(path: str | os.PathLike, expected_size: tuple[int, int] | None = N
     return labels
 
 
-def read_binary_mask(path: str | os.PathLike, expected_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a black-and-white mask (0/255 or 0/1; grey, palette or grey-looking RGB; alpha ignored) as (H, W) bool.
+def _lossless_labels(path: Path) -> np.ndarray:
+    """The label values of a mask image: indexed or grey values, or a grey-looking colour image's grey.
 
-    Any other value is an error: a grey level in between, or colours, mean the file is
-    not a binary mask (perhaps a multi-object label mask, which ``read_mask`` reads).
+    Lossy formats are refused before their pixels are read, and so are colour images (their
+    pixel values are colours, not ids). Alpha is ignored.
     """
-    path = Path(path)
-    pixels = decode_mask_file(path, lambda image: np.asarray(image.convert("L") if image.mode == "1" else image))
-    if pixels.ndim == 3:
-        # Grey or colour channels, without alpha: 1 of LA/PA, 3 of RGB/RGBA.
-        channels = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
-        if (channels != channels[..., :1]).any():
-            raise MaskFileError(f"{path}: mask has colours; expected a black-and-white (0/255) mask")
-        pixels = channels[..., 0]
-    check_size(path, pixels.shape, expected_size)
-    values = set(np.unique(pixels).tolist())
-    if not any(values <= allowed for allowed in BINARY_VALUE_SETS):
-        shown = sorted(values)[:8]
+
+    def decode(image: Image.Image) -> np.ndarray:
+        if image.format not in LOSSLESS_FORMATS:
+            raise MaskFileError(
+                f"{path}: is a {image.format or 'lossy'} image; masks must be lossless (PNG), because "
+                "compression noise turns object edges into many ids")
+        if image.mode in ("P", "L"):
+            return np.array(image, dtype=np.uint8)
+        if image.mode in ("PA", "LA"):  # ids or grey, plus alpha
+            return np.array(image, dtype=np.uint8)[..., 0].copy()
+        if image.mode == "1":
+            return np.array(image.convert("L"), dtype=np.uint8)
+        pixels = np.asarray(image)[..., :3] if image.mode in ("RGB", "RGBA") else None
+        if pixels is None or (pixels != pixels[..., :1]).any():
+            raise MaskFileError(f"{path}: mask is a {image.mode} image with colours; expected an indexed (palette) "
+                                "PNG whose pixel values are object ids, or a black-and-white mask")
+        return pixels[..., 0].copy()
+
+    return decode_mask_file(path, decode)
+
+
+def as_annotation(labels: np.ndarray, where: str | os.PathLike = "mask",
+                  max_objects: int = DEFAULT_MAX_OBJECTS) -> np.ndarray:
+    """A user's label map under the module's rule: binary -> id 1, 255 = void, a bounded id count.
+
+    ``labels`` is (H, W) of integers or booleans (True = object 1). ``where`` names the
+    source in error messages.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise MaskFileError(f"{where}: a mask must be 2-D (H, W) of object ids, got shape {labels.shape}")
+    if labels.dtype == bool:
+        return labels.astype(np.uint8)
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and (labels.min() < 0 or labels.max() > 255)):
+        raise MaskFileError(f"{where}: object ids must be integers in 0..255 (255 = void), got {labels.dtype} values")
+    labels = labels.astype(np.uint8, copy=False)
+    values = set(np.unique(labels).tolist())
+    if values == {0, VOID_ID} or values == {VOID_ID}:
+        return (labels == VOID_ID).astype(np.uint8)
+    ids = sorted(values - {0, VOID_ID})
+    if len(ids) > max_objects:
         raise MaskFileError(
-            f"{path}: not a binary mask; pixel values {shown}{'...' if len(values) > 8 else ''} "
-            "are not all 0/255 or 0/1 (use read_mask for label masks)"
-        )
-    return pixels > 0
+            f"{where}: {len(ids)} object ids ({', '.join(map(str, ids[:6]))}, ...) but at most {max_objects} "
+            "are expected; this does not look like a label map (expected: 0 background, 1..K objects, 255 void, "
+            "or a 0/255 binary mask). Raise max_objects if the video really has that many objects")
+    return labels
+
+
+def read_annotation(path: str | os.PathLike, expected_size: tuple[int, int] | None = None,
+                    max_objects: int = DEFAULT_MAX_OBJECTS) -> np.ndarray:
+    """Read a user's annotation file under the rule of :func:`as_annotation`."""
+    path = Path(path)
+    labels = _lossless_labels(path)
+    check_size(path, labels.shape, expected_size)
+    return as_annotation(labels, path, max_objects)
 
 
 def object_ids(labels: np.ndarray) -> list[int]:
-    """Sorted non-zero ids present in a label mask."""
-    return [int(i) for i in np.unique(labels) if i != 0]
+    """Sorted object ids present in a label map (background 0 and void 255 excluded)."""
+    return [int(i) for i in np.unique(labels) if i not in (0, VOID_ID)]
 
 
 def write_mask(path: str | os.PathLike, labels: np.ndarray) -> None:
@@ -80,23 +131,3 @@ def split_objects(labels: np.ndarray, ids: list[int] | None = None) -> np.ndarra
         raise ValueError(f"labels must be 2-D (H, W), got shape {labels.shape}")
     ids = object_ids(labels) if ids is None else list(ids)
     return labels[None] == np.asarray(ids, dtype=np.int64).reshape(-1, 1, 1)
-
-
-def merge_objects(masks: np.ndarray, ids: list[int]) -> np.ndarray:
-    """Label mask (H, W) uint8 from non-overlapping (N, H, W) boolean masks and their ids.
-
-    Overlaps are refused rather than resolved by an arbitrary order: deciding which
-    object owns a pixel needs scores, which only the caller has.
-    """
-    masks = np.asarray(masks, dtype=bool)
-    if masks.ndim != 3 or masks.shape[0] != len(ids):
-        raise ValueError(f"expected {len(ids)} masks of shape (H, W), got array of shape {masks.shape}")
-    if any(not 0 < i <= 255 for i in ids) or len(set(ids)) != len(ids):
-        raise ValueError(f"object ids must be distinct and in 1..255, got {list(ids)}")
-    overlap = int((masks.sum(axis=0) > 1).sum())
-    if overlap:
-        raise ValueError(f"object masks overlap on {overlap} pixels; resolve overlaps before merging")
-    labels = np.zeros(masks.shape[1:], dtype=np.uint8)
-    for mask, i in zip(masks, ids):
-        labels[mask] = i
-    return labels
