@@ -60,6 +60,9 @@ class ShiftStandIn:
         return VisualPrompt(query, torch.zeros_like(query), [torch.zeros(count, 1, 2)],
                             [torch.zeros(count, 1, dtype=torch.bool)])
 
+    def _object_of_all(self, frame: int, masks: np.ndarray) -> list[int]:
+        return [self._object_of(frame, m) for m in masks]
+
     def _object_of(self, frame: int, mask: np.ndarray) -> int:
         overlaps = np.bincount(self.truth[frame][mask], minlength=256)
         overlaps[0] = 0
@@ -176,3 +179,36 @@ def test_first_frame_needs_objects():
 def test_unknown_memory_is_rejected():
     with pytest.raises(ValueError, match="first\\+previous"):
         PropagationConfig(memory="everything")
+
+
+def test_removed_object_is_gone_from_its_frame_on_and_the_others_stay():
+    truth = truth_video()
+    stand_in = ShiftStandIn(truth)
+    propagator = Propagator(stand_in, PropagationConfig(memory="first+previous"))
+    labels = []
+    for t, frame in enumerate(frames_of()):
+        labels.append(propagator.step(frame, truth[0] if t == 0 else None, removed=[2] if t == 3 else ()))
+    for t in range(3):
+        np.testing.assert_array_equal(labels[t], truth[t])
+    for t in (3, 4):
+        np.testing.assert_array_equal(labels[t], np.where(truth[t] == 2, 0, truth[t]))
+    assert propagator.ids == [1]
+    # From frame 3 on, no prompt of object 2 is encoded or decoded any more.
+    assert all(2 not in stand_in._object_of_all(frame, masks) for frame, masks in stand_in.references[4:])
+
+
+def test_logits_follow_the_object_order_and_annotated_objects_are_certain():
+    truth = truth_video(with_late_object=True)
+    propagator = Propagator(ShiftStandIn(truth))
+    for t, frame in enumerate(frames_of()):
+        labels = propagator.step(frame, {0: truth[0], 2: truth[2]}.get(t))
+        logits = propagator.logits
+        assert logits.shape == (len(propagator.ids), HEIGHT, WIDTH)
+        if t == 2:  # object 3 is copied from the annotation: +inf inside, -inf outside
+            assert propagator.ids == [1, 2, 3]
+            assert torch.equal(torch.isposinf(logits[2]), torch.from_numpy(truth[2] == 3))
+            assert torch.isneginf(logits[2][torch.from_numpy(truth[2] != 3)]).all()
+        if t == 1:  # fresh prompts: +4 on the true mask of each object, -4 elsewhere
+            expected = np.stack([np.where(truth[1] == k, 4.0, -4.0) for k in (1, 2)])
+            np.testing.assert_array_equal(logits.numpy(), expected)
+        np.testing.assert_array_equal(labels, np.asarray(label_map(logits, propagator.ids)))

@@ -12,7 +12,8 @@ A memory strategy decides which extra prompts join the first-frame ones:
 
 When an object has several prompts, its mask logits are averaged (a vote in
 logit space). The per-object logits then become one label map by
-:func:`label_map`.
+:func:`label_map`. Objects can join at any frame (from an annotation of that
+frame) and leave at any frame (:meth:`Propagator.step` ``removed``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 
 from seem_core.visual_sampler import VisualPrompt
+from .errors import SettingsError
 from .masks import object_ids, split_objects
 
 
@@ -49,7 +51,7 @@ class PropagationConfig:
 
     def __post_init__(self) -> None:
         if self.memory not in MEMORY_STRATEGIES:
-            raise ValueError(f"propagation.memory must be one of {', '.join(MEMORY_STRATEGIES)}, "
+            raise SettingsError(f"propagation.memory must be one of {', '.join(MEMORY_STRATEGIES)}, "
                              f"got {self.memory!r}")
 
 
@@ -72,14 +74,29 @@ def label_map(logits: Tensor | np.ndarray, ids: list[int], threshold: float = 0.
 
 @dataclass
 class Prompts:
-    """A batch of referring prompts and, per row, the position of the object it serves."""
+    """A batch of referring prompts and, per row, the id of the object it serves."""
 
     prompt: VisualPrompt
-    owners: Tensor  # (R,) long
+    owners: Tensor  # (R,) long object ids
+
+    def __len__(self) -> int:
+        return len(self.owners)
+
+    def without(self, ids: list[int]) -> "Prompts | None":
+        """These prompts minus the rows of ``ids`` (None when nothing is left)."""
+        keep = ~torch.isin(self.owners, torch.tensor(ids, dtype=torch.long))
+        if bool(keep.all()):
+            return self
+        if not bool(keep.any()):
+            return None
+        rows = keep.nonzero()[:, 0]
+        return Prompts(self.prompt.select(rows), self.owners[rows])
 
     @staticmethod
-    def concat(parts: list["Prompts"]) -> "Prompts":
-        parts = [p for p in parts if len(p.prompt)]
+    def concat(parts: list["Prompts | None"]) -> "Prompts | None":
+        parts = [p for p in parts if p is not None and len(p)]
+        if not parts:
+            return None
         return Prompts(VisualPrompt.concat([p.prompt for p in parts]), torch.cat([p.owners for p in parts]))
 
 
@@ -89,9 +106,12 @@ class MemoryStrategy:
     def extra(self) -> Prompts | None:
         return None
 
-    def observe(self, segmenter: Segmenter, encoded: Any, masks: np.ndarray,
+    def observe(self, segmenter: Segmenter, encoded: Any, masks: np.ndarray, ids: list[int],
                 generator: torch.Generator) -> None:
-        """``masks`` (N, H, W) bool: this frame's prediction, in object order."""
+        """``masks`` (N, H, W) bool: this frame's prediction of the objects ``ids``."""
+
+    def forget(self, ids: list[int]) -> None:
+        """Drop what is kept for objects that are no longer tracked."""
 
 
 class FirstFrameMemory(MemoryStrategy):
@@ -107,14 +127,18 @@ class PreviousFrameMemory(MemoryStrategy):
     def extra(self) -> Prompts | None:
         return self._previous
 
-    def observe(self, segmenter: Segmenter, encoded: Any, masks: np.ndarray,
+    def observe(self, segmenter: Segmenter, encoded: Any, masks: np.ndarray, ids: list[int],
                 generator: torch.Generator) -> None:
         visible = [i for i in range(len(masks)) if masks[i].any()]
         if not visible:  # a prompt from an empty mask carries nothing
             self._previous = None
             return
         prompt = segmenter.encode_reference(encoded, masks[visible], generator=generator)
-        self._previous = Prompts(prompt, torch.tensor(visible, dtype=torch.long))
+        self._previous = Prompts(prompt, torch.tensor([ids[i] for i in visible], dtype=torch.long))
+
+    def forget(self, ids: list[int]) -> None:
+        if self._previous is not None:
+            self._previous = self._previous.without(ids)
 
 
 MEMORY_STRATEGIES: dict[str, Callable[[], MemoryStrategy]] = {
@@ -123,12 +147,14 @@ MEMORY_STRATEGIES: dict[str, Callable[[], MemoryStrategy]] = {
 }
 
 
-def fuse_by_owner(logits: Tensor, owners: Tensor, count: int) -> Tensor:
-    """Average the rows of ``logits`` (R, H, W) that serve the same object: (count, H, W)."""
+def fuse_by_owner(logits: Tensor, owners: Tensor, ids: list[int]) -> Tensor:
+    """Average the rows of ``logits`` (R, H, W) that serve the same object: (len(ids), H, W) in ``ids`` order."""
     logits = logits.float()
-    total = logits.new_zeros((count, *logits.shape[1:])).index_add_(0, owners, logits)
-    rows = torch.bincount(owners, minlength=count).clamp(min=1).to(logits.dtype)
-    return total / rows.view(-1, 1, 1)
+    position = {object_id: i for i, object_id in enumerate(ids)}
+    rows = torch.tensor([position[int(o)] for o in owners], dtype=torch.long)
+    total = logits.new_zeros((len(ids), *logits.shape[1:])).index_add_(0, rows, logits)
+    counts = torch.bincount(rows, minlength=len(ids)).clamp(min=1).to(logits.dtype)
+    return total / counts.view(-1, 1, 1)
 
 
 class Propagator:
@@ -140,6 +166,7 @@ class Propagator:
     already tracked are always predicted, so a fully annotated later frame (a
     DAVIS ground-truth PNG) leaks nothing about them. Only one frame and its
     encoding are held at a time (two with ``first+previous``'s prompt).
+    After each step, :attr:`logits` holds that frame's per-object logits.
     """
 
     def __init__(self, segmenter: Segmenter, config: PropagationConfig | None = None):
@@ -148,24 +175,33 @@ class Propagator:
         self.memory = MEMORY_STRATEGIES[self.config.memory]()
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.ids: list[int] = []
+        # (N, H, W) float32 logits of the last frame, rows in ``ids`` order; +-inf for objects
+        # copied from that frame's annotation.
+        self.logits: Tensor | None = None
         self._references: Prompts | None = None
 
-    def step(self, frame: np.ndarray, annotation: np.ndarray | None = None) -> np.ndarray:
-        """Label map (H, W) uint8 of one frame; the first frame must bring at least one object."""
+    def step(self, frame: np.ndarray, annotation: np.ndarray | None = None,
+             removed: list[int] | tuple[int, ...] = ()) -> np.ndarray:
+        """Label map (H, W) uint8 of one frame; the first frame must bring at least one object.
+
+        ``removed`` ids stop being tracked from this frame on.
+        """
         height, width = frame.shape[:2]
+        self._remove([i for i in removed if i in self.ids])
         new_ids = self._new_ids(annotation, (height, width))
         if not self.ids and not new_ids:
             raise ValueError("nothing to track: the first frame needs an annotation with at least one object")
         encoded = self.segmenter.encode_frame(frame)
-        labels = self._predict(encoded, (height, width))
+        logits = self._predict(encoded, (height, width))
         if new_ids:
             new_masks = split_objects(annotation, new_ids)
-            for i, mask in zip(new_ids, new_masks):
-                labels[mask] = i
+            copied = torch.from_numpy(new_masks).float().mul_(2).sub_(1).mul_(float("inf"))
+            logits = torch.cat([logits, copied])
             self._add_objects(encoded, new_ids, new_masks)
+        self.logits = logits
+        labels = label_map(logits, self.ids, self.config.threshold)
         if self.ids:
-            masks = split_objects(labels, self.ids)
-            self.memory.observe(self.segmenter, encoded, masks, self.generator)
+            self.memory.observe(self.segmenter, encoded, split_objects(labels, self.ids), self.ids, self.generator)
         return labels
 
     def _new_ids(self, annotation: np.ndarray | None, size: tuple[int, int]) -> list[int]:
@@ -175,18 +211,21 @@ class Propagator:
             raise ValueError(f"annotation of shape {annotation.shape} does not match the frame size {size}")
         return [i for i in object_ids(annotation) if i not in self.ids]
 
-    def _predict(self, encoded: Any, size: tuple[int, int]) -> np.ndarray:
-        if self._references is None:
-            return np.zeros(size, dtype=np.uint8)
-        extra = self.memory.extra()
-        prompts = self._references if extra is None else Prompts.concat([self._references, extra])
+    def _predict(self, encoded: Any, size: tuple[int, int]) -> Tensor:
+        prompts = Prompts.concat([self._references, self.memory.extra()])
+        if prompts is None:
+            return torch.zeros((0, *size))
         logits = self.segmenter.segment(encoded, prompts.prompt).logits
-        return label_map(fuse_by_owner(logits, prompts.owners, len(self.ids)), self.ids, self.config.threshold)
+        return fuse_by_owner(logits, prompts.owners, self.ids)
 
     def _add_objects(self, encoded: Any, ids: list[int], masks: np.ndarray) -> None:
         prompt = self.segmenter.encode_reference(encoded, masks, generator=self.generator)
-        owners = torch.arange(len(self.ids), len(self.ids) + len(ids))
-        added = Prompts(prompt, owners)
-        self._references = added if self._references is None else Prompts.concat([self._references, added])
+        self._references = Prompts.concat([self._references, Prompts(prompt, torch.tensor(ids, dtype=torch.long))])
         self.ids.extend(ids)
 
+    def _remove(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        self._references = self._references.without(ids)
+        self.memory.forget(ids)
+        self.ids = [i for i in self.ids if i not in ids]
