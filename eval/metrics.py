@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -198,3 +199,30 @@ def statistics(values: np.ndarray) -> tuple[float, float, float]:
         recall = np.nanmean(values > RECALL_THRESHOLD)
         decay = np.nanmean(first) - np.nanmean(last)
     return float(mean), float(recall), float(decay)
+
+
+@dataclass
+class FrameScores:
+    """Per-frame region similarity J and boundary accuracy F of one object."""
+
+    jaccard: np.ndarray  # (T,)
+    f_measure: np.ndarray  # (T,)
+
+
+def per_frame_scores(gt_labels: np.ndarray, pred_labels: np.ndarray,
+                     void: np.ndarray | None = None) -> dict[int, FrameScores]:
+    """J and F of every ground-truth object (ids other than 0 and void 255) in every frame of (T, H, W) stacks.
+
+    Every frame is scored (the DAVIS protocol's means leave out the first and last),
+    so the curves show the per-frame values behind the reported J and F means.
+    """
+    gt_labels, pred_labels = np.asarray(gt_labels), np.asarray(pred_labels)
+    if gt_labels.ndim != 3 or gt_labels.shape != pred_labels.shape:
+        raise ValueError(f"ground truth {gt_labels.shape} and predictions {pred_labels.shape} "
+                         "must be (T, H, W) stacks of the same shape")
+    scores = {}
+    for object_id in [int(i) for i in np.unique(gt_labels) if i not in (0, 255)]:
+        gt, pred = gt_labels == object_id, pred_labels == object_id
+        scores[object_id] = FrameScores(np.asarray(jaccard(gt, pred, void), float),
+                                        np.asarray(f_measure(gt, pred, void), float))
+    return scores

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vos import visualize
-from vos.visualize import (boundary_mask, frame_grid, object_tracks, overlay, per_frame_scores,
+from eval.metrics import per_frame_scores
+from vos.visualize import (boundary_mask, frame_grid, object_tracks, overlay,
                            plot_metrics_over_time, plot_tracks, write_overlay_video)
 
 # DAVIS / PASCAL-VOC colour map, written out by hand.

@@ -21,7 +21,7 @@ from av.codec.codec import UnknownCodecError
 import numpy as np
 
 from eval.files import atomic_writer, davis_palette
-from eval.metrics import f_measure, jaccard
+from eval.metrics import FrameScores
 from .masks import object_ids
 
 if TYPE_CHECKING:  # matplotlib is imported by the plots only: overlays need not pay for it
@@ -163,33 +163,6 @@ def _caption(cell: np.ndarray, text: str) -> None:
     thickness = max(1, round(scale))
     cv2.putText(cell, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
     cv2.putText(cell, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
-
-
-@dataclass
-class FrameScores:
-    """Per-frame region similarity J and boundary accuracy F of one object."""
-
-    jaccard: np.ndarray  # (T,)
-    f_measure: np.ndarray  # (T,)
-
-
-def per_frame_scores(gt_labels: np.ndarray, pred_labels: np.ndarray,
-                     void: np.ndarray | None = None) -> dict[int, FrameScores]:
-    """J and F of every ground-truth object in every frame of (T, H, W) label stacks.
-
-    Computed with the project's DAVIS evaluator (``eval.metrics``), so the curves
-    are the per-frame values behind the reported J and F means.
-    """
-    gt_labels, pred_labels = np.asarray(gt_labels), np.asarray(pred_labels)
-    if gt_labels.ndim != 3 or gt_labels.shape != pred_labels.shape:
-        raise ValueError(f"ground truth {gt_labels.shape} and predictions {pred_labels.shape} "
-                         "must be (T, H, W) stacks of the same shape")
-    scores = {}
-    for object_id in object_ids(gt_labels):
-        gt, pred = gt_labels == object_id, pred_labels == object_id
-        scores[object_id] = FrameScores(np.asarray(jaccard(gt, pred, void), float),
-                                        np.asarray(f_measure(gt, pred, void), float))
-    return scores
 
 
 def _new_figure(columns: int, width: float = 5.0, height: float = 3.2) -> tuple[Figure, list]:
