@@ -1,0 +1,1 @@
+"""The Hydra configs of seem-vos, shipped inside the package as ``vos.configs``."""
