@@ -1,92 +1,103 @@
-"""The one entry point: segment a video, or a DAVIS benchmark, from first-frame masks with SEEM.
+"""The one entry point (also installed as ``seem-vos``): segment a video, or a benchmark, with SEEM.
 
     python run_vos.py                                     # the embedded demo clip, with J&F
     python run_vos.py input=clip.mp4 mask=first.png output=out/clip
     python run_vos.py dataset=davis2017 dataset.root=/data/DAVIS dataset.split=val output=out/davis
     python run_vos.py dataset=davis2016 dataset.root=... dataset.shard=0/4 evaluate=false   # one of 4 shards
+    python run_vos.py --help                              # every option
 
-Settings live in ``configs/`` (Hydra); ``model.config=<official SEEM yaml>`` and
-``model.checkpoint=<path>`` drive any official configuration and weights. User
-errors (missing checkpoint, bad input, a foreign output folder) end with one
-clean message and exit code 2, before anything is written.
+A run checks everything before it works: the options, then the checkpoint (loaded), then
+the inputs (a video file is decoded end to end once), and only then claims the output
+folder. A user mistake ends with one line naming the option or file and exit status 2,
+with the output folder as it was; anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
+import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
+from eval import EvaluationError, format_global_table
+from eval.datasets import DavisLayout
 from eval.files import MaskFileError
-from seem_core.checkpoint import CheckpointError, CheckpointNotFoundError, resolve_checkpoint
+from seem_core.checkpoint import CheckpointError, CheckpointNotFoundError
 from seem_core.config import ConfigError
-from vos.frames import FrameSourceError, open_frames
-from vos.propagate import PropagationConfig
-from vos.runner import DavisDataset, OutputDirError, first_annotation, mean_jf, prepare_output_dir, \
-    run_benchmark, segment_video
+from vos.benchmark import run_benchmark
+from vos.errors import SettingsError
+from vos.frames import FrameSourceError
+from vos.outputs import OutputDirError, prepare_output_dir
+from vos.settings import RunSettings, help_config, run_settings
+from vos.single_video import check_ground_truth, mean_jf, segment_video
+from vos.tracker import Track, Tracker, load
 
-USER_ERRORS = (CheckpointNotFoundError, CheckpointError, ConfigError, FrameSourceError, MaskFileError,
-               OutputDirError, FileNotFoundError, ValueError)
+USER_ERRORS = (CheckpointNotFoundError, CheckpointError, ConfigError, EvaluationError, FrameSourceError,
+               MaskFileError, OutputDirError, SettingsError)
+CHECKPOINT_OPTION = "model.checkpoint"
 DEMO_CLIP_SUBDIR = "clip"
 
-
-def absolute(path: Any) -> str | None:
-    """Paths are taken relative to the directory the command runs in (Hydra does not chdir here)."""
-    return None if path is None else str(Path(path).expanduser().resolve())
+log = logging.getLogger("run_vos")
+ConfigStore.instance().store(group="hydra/help", name="seem_vos", node=help_config())
 
 
-def effective_config(cfg: DictConfig) -> dict[str, Any]:
-    """The run's config as a plain dict with absolute paths: what ``config.yaml`` records."""
-    config = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("input", "mask", "ground_truth", "output"):
-        config[key] = absolute(config.get(key))
-    if config.get("dataset"):
-        config["dataset"]["root"] = absolute(config["dataset"]["root"])
-    if config["model"].get("config"):
-        config["model"]["config"] = absolute(config["model"]["config"])
+def load_tracker(settings: RunSettings) -> Tracker:
+    """The model, loaded now (a wrong checkpoint fails before any work)."""
+    return load(settings.model, device=settings.device, precision=settings.precision,
+                short_side=settings.short_side, checkpoint_option=CHECKPOINT_OPTION, **vars(settings.propagation))
+
+
+def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
+    """What ``config.yaml`` records: the settings this run used, every path absolute."""
+    config = {"output": str(settings.output), "model": tracker.description["model"]}
+    if settings.dataset is not None:
+        dataset = vars(settings.dataset).copy()
+        dataset.update(root=str(dataset["root"]), shard=None if dataset["shard"] == (0, 1) else "/".join(
+            map(str, dataset["shard"])))
+        config.update(dataset=dataset, evaluate=settings.evaluate)
+    else:
+        config.update(input=str(settings.input), mask=str(settings.mask),
+                      ground_truth=settings.ground_truth and str(settings.ground_truth), overlay=settings.overlay)
+    config.update(device=settings.device, precision=settings.precision, short_side=settings.short_side,
+                  stride=settings.stride, max_frames=settings.max_frames, max_objects=settings.max_objects,
+                  allow_truncated=settings.allow_truncated, propagation=vars(settings.propagation))
     return config
-
-
-def load_segmenter(config: dict[str, Any]):
-    from vos.models import load_segmenter as segmenter_for
-
-    return segmenter_for(config["model"], device=config["device"], precision=config["precision"],
-                         short_side=config["short_side"])
 
 
 def run(cfg: DictConfig) -> Any:
     """Run what ``cfg`` asks for; returns the video summary or the benchmark results."""
-    config = effective_config(cfg)
-    # Fail before any work when the weights cannot be had.
-    config["model"]["checkpoint"] = str(resolve_checkpoint(config["model"]["checkpoint"]))
-    propagation = PropagationConfig(**config["propagation"])
-    if config.get("dataset"):
-        return run_dataset(config, propagation)
-    return run_video(config, propagation)
+    dataset_name = _chosen("dataset")
+    settings = run_settings(cfg, dataset_name)
+    tracker = load_tracker(settings)
+    if settings.dataset is not None:
+        return run_dataset(settings, tracker)
+    return run_video(settings, tracker)
 
 
-def run_video(config: dict[str, Any], propagation: PropagationConfig):
-    output = Path(config["output"])
-    demo = config["input"] is None
-    if demo:
+def run_video(settings: RunSettings, tracker: Tracker):
+    output = settings.output
+    if settings.demo:
         from vos.demo_clip import describe_demo_clip, make_demo_clip
 
         clip = describe_demo_clip(output / DEMO_CLIP_SUBDIR)
-        config.update(input=str(clip.frames_dir), mask=str(clip.first_mask),
-                      ground_truth=config["ground_truth"] or str(clip.annotations_dir))
-        prepare_output_dir(output, config, overwrite=config["overwrite"])  # before the clip is made in it
-        make_demo_clip(clip.root)
-    elif config["mask"] is None:
-        raise ValueError("input is set but mask is not: give mask=<first-frame indexed PNG>")
-    with open_frames(config["input"], stride=config["stride"], max_frames=config["max_frames"]) as frames:
-        if not demo:  # bad input fails before anything is written
-            first_annotation(config["mask"], frames.size)
-            prepare_output_dir(output, config, overwrite=config["overwrite"])
-        summary = segment_video(load_segmenter(config), frames, config["mask"], output,
-                                propagation=propagation, stride=config["stride"], overlay=config["overlay"],
-                                ground_truth=config["ground_truth"])
+        settings = _with_demo_inputs(settings, clip)
+        prepare_output_dir(output, recorded_config(settings, tracker), overwrite=settings.overwrite)
+        make_demo_clip(clip.root)  # in the claimed folder
+        track = _track(settings, tracker)
+    else:
+        if settings.mask is None:
+            raise SettingsError("input is set but mask is not: give mask=<label PNG of the first frame>")
+        track = _track(settings, tracker)  # opens and checks the video and the mask
+        if settings.ground_truth is not None:
+            check_ground_truth(settings.ground_truth, track)
+        prepare_output_dir(output, recorded_config(settings, tracker), overwrite=settings.overwrite)
+    summary = segment_video(track, output, overlay=settings.overlay, ground_truth=settings.ground_truth,
+                            overwrite=settings.overwrite)
     print(f"{len(summary.names)} frames, objects {summary.object_ids}: masks in {summary.mask_dir}")
     if summary.overlay_path:
         print(f"overlay: {summary.overlay_path}")
@@ -95,19 +106,41 @@ def run_video(config: dict[str, Any], propagation: PropagationConfig):
     return summary
 
 
-def run_dataset(config: dict[str, Any], propagation: PropagationConfig):
-    spec = config["dataset"]
-    dataset = DavisDataset(Path(spec["root"]), year=str(spec["year"]), split=spec["split"],
-                           resolution=spec["resolution"])
-    dataset.sequences()  # a wrong root or split fails before anything is written
-    output = Path(config["output"])
-    prepare_output_dir(output, config, overwrite=config["overwrite"])
-    return run_benchmark(load_segmenter(config), dataset, output, propagation=propagation, shard=spec["shard"],
-                         stride=config["stride"], max_frames=config["max_frames"], evaluate=config["evaluate"])
+def _track(settings: RunSettings, tracker: Tracker) -> Track:
+    return tracker.track(settings.input, settings.mask, stride=settings.stride, max_frames=settings.max_frames,
+                         max_objects=settings.max_objects, allow_truncated=settings.allow_truncated)
 
 
-@hydra.main(version_base="1.3", config_path="configs", config_name="config")
-def main(cfg: DictConfig) -> None:
+def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
+    from dataclasses import replace
+
+    return replace(settings, input=clip.frames_dir, mask=clip.first_mask,
+                   ground_truth=settings.ground_truth or clip.annotations_dir)
+
+
+def run_dataset(settings: RunSettings, tracker: Tracker):
+    spec = settings.dataset
+    layout = DavisLayout(spec.root, year=spec.year, split=spec.split, resolution=spec.resolution)
+    layout.check()  # a wrong root, split or resolution fails before anything is written
+    prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)
+    results = run_benchmark(tracker, layout, settings.output, shard=spec.shard, stride=settings.stride,
+                            max_frames=settings.max_frames, max_objects=settings.max_objects,
+                            allow_truncated=settings.allow_truncated, overwrite=settings.overwrite,
+                            evaluate=settings.evaluate)
+    if results is not None:
+        print(format_global_table(results))
+    return results
+
+
+def _chosen(group: str) -> str | None:
+    """The option chosen for a config group on this run (e.g. ``davis2017`` for ``dataset``)."""
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get(group)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://vos.configs", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except USER_ERRORS as err:
@@ -116,6 +149,31 @@ def main(cfg: DictConfig) -> None:
     except KeyboardInterrupt:  # every file is written atomically: what is finished stays
         print("interrupted: finished files are kept; run the same command again to resume", file=sys.stderr)
         sys.exit(130)
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Compose the config from the command line first, so a bad option is one line and exit 2.
+
+    (Hydra itself would report it with exit status 1.) Runs that use Hydra's own flags
+    (``--help``, ``-m``, ...) are left to Hydra.
+    """
+    if any(arg.startswith("-") for arg in argv):
+        return
+    from hydra import compose, initialize_config_module
+
+    try:
+        with initialize_config_module("vos.configs", version_base="1.3"):
+            compose("config", overrides=argv)
+    except (HydraException, OmegaConfBaseException) as err:
+        message = " ".join(str(err).split())
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    check_overrides(sys.argv[1:])
+    _hydra_main()
 
 
 if __name__ == "__main__":

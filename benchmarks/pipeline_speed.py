@@ -22,9 +22,9 @@ from seem_core.model import build_model  # noqa: E402
 from seem_core.segmenter import SEEMSegmenter  # noqa: E402
 from vos.frames import open_frames  # noqa: E402
 from vos.masks import read_mask, write_mask  # noqa: E402
-from vos.models import model_source  # noqa: E402
+from vos.models import model_spec  # noqa: E402
 from vos.propagate import PropagationConfig, Propagator  # noqa: E402
-from vos.runner import sequence_metrics  # noqa: E402
+from vos.single_video import score_against  # noqa: E402
 
 
 def main() -> None:
@@ -38,8 +38,7 @@ def main() -> None:
     parser.add_argument("--memory", default="first")
     args = parser.parse_args()
 
-    architecture, _ = model_source(ROOT / "configs/model/seem_focalt.yaml")
-    segmenter = SEEMSegmenter(build_model(architecture), device=args.device, precision=args.precision,
+    segmenter = SEEMSegmenter(build_model(model_spec("seem_focalt").architecture), device=args.device, precision=args.precision,
                               short_side=args.short_side)
     propagator = Propagator(segmenter, PropagationConfig(memory=args.memory))
     frames_dir = args.davis / "JPEGImages/480p" / args.sequence
@@ -64,7 +63,7 @@ def main() -> None:
             seconds["write"] += time.perf_counter() - start
 
         start = time.perf_counter()
-        sequence_metrics(gt_dir, out, frames.names)
+        score_against(gt_dir, out, frames.names, propagator.ids)
         seconds["evaluate"] = time.perf_counter() - start
 
     count = len(frames)

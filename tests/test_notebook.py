@@ -10,8 +10,6 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from tiny_model import make_tiny_checkpoint
-
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "demo.ipynb"
 KERNEL_NAME = "seem-vos-test"
 NUM_FRAMES = 6
@@ -41,9 +39,7 @@ def outputs_of(cell) -> str:
 
 
 def test_notebook_runs_on_the_demo_clip(tmp_path, monkeypatch):
-    config, checkpoint = make_tiny_checkpoint(tmp_path / "model")
-    monkeypatch.setenv("SEEM_VOS_MODEL_CONFIG", str(config))
-    monkeypatch.setenv("SEEM_VOS_CHECKPOINT", str(checkpoint))
+    monkeypatch.setenv("SEEM_VOS_MODEL", "seem_tiny_random")
     monkeypatch.setenv("SEEM_VOS_OUTPUT_DIR", str(tmp_path / "out"))
     monkeypatch.setenv("SEEM_VOS_DEMO_FRAMES", str(NUM_FRAMES))
     monkeypatch.setenv("SEEM_VOS_DEVICE", "cpu")

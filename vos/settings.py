@@ -1,0 +1,270 @@
+"""The settings of a run, checked in full before any work, and the help text that describes them.
+
+Hydra composes ``configs/config.yaml`` with the command line; :func:`run_settings` turns the
+result into typed :class:`RunSettings`, and every value that cannot work is a
+:class:`~vos.errors.SettingsError` naming the option (``short_side=abc``, ``device=cuda``
+without CUDA, ``dataset.shard=2/2``, a missing ``dataset.root``...). The option
+descriptions live once, as comments in the YAML files; ``--help`` is made from them.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
+
+from seem_core.segmenter import check_precision
+from .errors import SettingsError
+from .models import model_names
+from .propagate import MEMORY_STRATEGIES, PropagationConfig
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    name: str  # the dataset config's name (configs/dataset/<name>.yaml)
+    root: Path
+    year: str
+    split: str
+    resolution: str
+    shard: tuple[int, int]  # (i, n): this process takes every n-th sequence from the i-th
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a run of ``run_vos.py`` needs, validated; paths are absolute."""
+
+    output: Path
+    overwrite: bool
+    input: Path | None
+    mask: Path | None
+    ground_truth: Path | None
+    dataset: DatasetSettings | None
+    model: dict[str, Any]  # the model node: checkpoint, config, architecture
+    device: str  # resolved: "cpu" or "cuda[:i]"
+    precision: str
+    short_side: int
+    stride: int
+    max_frames: int | None
+    max_objects: int
+    allow_truncated: bool
+    overlay: bool
+    evaluate: bool
+    propagation: PropagationConfig
+
+    @property
+    def demo(self) -> bool:
+        return self.input is None and self.dataset is None
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is CUDA when present, else the CPU; ``cuda`` without CUDA is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError(f"device={device}: this machine has no CUDA device (use device=cpu or device=auto)")
+    return device
+
+
+def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSettings:
+    """Check every option of a composed run config; the first bad one is a SettingsError naming it."""
+    reader = _Reader(cfg)
+    device = reader.choice("device", DEVICES, prefix_ok=True)
+    device = resolve_device(device)
+    precision = reader.text("precision")
+    try:
+        check_precision(torch.device(device), precision)
+    except ValueError as err:
+        raise SettingsError(f"precision={precision}: {err}") from None
+    memory = reader.choice("propagation.memory", tuple(MEMORY_STRATEGIES))
+    propagation = PropagationConfig(memory, reader.number("propagation.threshold"), reader.integer("propagation.seed"))
+    model = reader.node("model")
+    if not isinstance(model.get("checkpoint"), str) or not model["checkpoint"]:
+        raise SettingsError("model.checkpoint is required: a local path, a released file name or hf://owner/repo/file")
+    if model.get("config"):
+        model["config"] = str(absolute(model["config"]))
+    return RunSettings(
+        output=absolute(reader.text("output")),
+        overwrite=reader.flag("overwrite"),
+        input=reader.path("input"),
+        mask=reader.path("mask"),
+        ground_truth=reader.path("ground_truth"),
+        dataset=_dataset(reader, dataset_name) if cfg.get("dataset") is not None else None,
+        model=model,
+        device=device,
+        precision=precision,
+        short_side=reader.integer("short_side", minimum=32),
+        stride=reader.integer("stride", minimum=1),
+        max_frames=reader.integer("max_frames", minimum=1, optional=True),
+        max_objects=reader.integer("max_objects", minimum=1, maximum=254),
+        allow_truncated=reader.flag("allow_truncated"),
+        overlay=reader.flag("overlay"),
+        evaluate=reader.flag("evaluate"),
+        propagation=propagation,
+    )
+
+
+def _dataset(reader: "_Reader", name: str | None) -> DatasetSettings:
+    if OmegaConf.is_missing(reader.cfg.dataset, "root") or reader.cfg.dataset.root is None:
+        raise SettingsError("dataset.root is required: the folder that holds the dataset")
+    shard = reader.cfg.dataset.get("shard")
+    return DatasetSettings(
+        name=name or "dataset",
+        root=absolute(reader.text("dataset.root")),
+        year=str(reader.value("dataset.year")),
+        split=reader.text("dataset.split"),
+        resolution=reader.text("dataset.resolution"),
+        shard=parse_shard(None if shard is None else str(shard)),
+    )
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 <= i < n; None -> (0, 1)."""
+    if shard is None:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise SettingsError(f"dataset.shard={shard}: must look like i/n (e.g. 0/4)") from None
+    if not 0 <= index < count:
+        raise SettingsError(f"dataset.shard={shard}: needs 0 <= i < n (the shards of n are 0/n .. {count - 1}/n)")
+    return index, count
+
+
+def absolute(path: Any) -> Path:
+    """Paths are taken relative to the directory the command runs in (Hydra does not chdir here)."""
+    return Path(str(path)).expanduser().resolve()
+
+
+class _Reader:
+    """Typed access to a composed config; each failure names the dotted option."""
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+
+    def value(self, key: str) -> Any:
+        try:
+            return OmegaConf.select(self.cfg, key, throw_on_missing=True)
+        except MissingMandatoryValue:
+            raise SettingsError(f"{key} is required") from None
+
+    def node(self, key: str) -> dict[str, Any]:
+        node = OmegaConf.to_container(OmegaConf.select(self.cfg, key), resolve=True)
+        if not isinstance(node, dict):
+            raise SettingsError(f"{key} must be a group of settings, got {node!r}")
+        return node
+
+    def text(self, key: str) -> str:
+        value = self.value(key)
+        if not isinstance(value, str) or not value:
+            raise SettingsError(f"{key} must be a non-empty text, got {value!r}")
+        return value
+
+    def path(self, key: str) -> Path | None:
+        value = self.value(key)
+        return None if value is None else absolute(value)
+
+    def flag(self, key: str) -> bool:
+        value = self.value(key)
+        if not isinstance(value, bool):
+            raise SettingsError(f"{key} must be true or false, got {value!r}")
+        return value
+
+    def integer(self, key: str, minimum: int | None = None, maximum: int | None = None,
+                optional: bool = False) -> int | None:
+        value = self.value(key)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{key} must be an integer, got {value!r}")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+            raise SettingsError(f"{key} must be {bounds}, got {value}")
+        return value
+
+    def number(self, key: str) -> float:
+        value = self.value(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"{key} must be a number, got {value!r}")
+        return float(value)
+
+    def choice(self, key: str, choices: tuple[str, ...], prefix_ok: bool = False) -> str:
+        value = self.text(key)
+        if value not in choices and not (prefix_ok and re.fullmatch(r"cuda:\d+", value)):
+            raise SettingsError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+
+# ----------------------------------------------------------------------------- help
+
+def config_dir() -> Path:
+    return Path(str(importlib.resources.files("vos.configs")))
+
+
+def commented_options(text: str) -> list[tuple[str, str, str]]:
+    """``(dotted key, default, comment)`` of every ``key: value  # comment`` line of a config file.
+
+    Nesting follows indentation; lines without a comment are left out (they are not options
+    meant for the command line).
+    """
+    options, parents = [], []
+    for line in text.splitlines():
+        match = re.match(r"^(\s*)([A-Za-z_][\w]*):\s*([^#]*?)\s*#\s*(.*)$", line)
+        bare = re.match(r"^(\s*)([A-Za-z_][\w]*):\s*$", line)
+        found = match or bare
+        if not found:
+            continue
+        depth = len(found.group(1)) // 2
+        parents = parents[:depth]
+        if bare:
+            parents.append(bare.group(2))
+            continue
+        options.append((".".join([*parents, match.group(2)]), match.group(3), match.group(4)))
+    return options
+
+
+def help_text() -> str:
+    """The ``--help`` page: every option with its default and meaning, then the model and dataset names."""
+    directory = config_dir()
+    lines = [
+        "seem-vos: segment objects through a video from the masks of its first frame, with SEEM.",
+        "",
+        "Usage: seem-vos [option=value ...]     (or: python run_vos.py ...)",
+        "  seem-vos input=clip.mp4 mask=first.png output=out/clip",
+        "  seem-vos dataset=davis2017 dataset.root=/data/DAVIS output=out/davis",
+        "",
+        "Options (default in brackets):",
+    ]
+    options = commented_options((directory / "config.yaml").read_text())
+    for group in sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        sample = sorted((directory / group).glob("*.yaml"))
+        if sample and group == "dataset":
+            options += [(f"dataset.{key}", default, comment)
+                        for key, default, comment in commented_options(sample[0].read_text())]
+    width = max(len(key) for key, _, _ in options) + 2
+    for key, default, comment in options:
+        shown = f" [{default}]" if default not in ("", "null") else ""
+        lines.append(f"  {key.ljust(width)}{comment}{shown}")
+    lines += ["", "model=<name> (model.checkpoint=<file> replaces its weights, model.config=<official SEEM yaml>"
+                  " its architecture):"]
+    lines += [f"  {name.ljust(width)}{_first_comment(directory / 'model' / f'{name}.yaml')}" for name in model_names()]
+    lines += ["", "dataset=<name> (with dataset.root=<folder>):"]
+    lines += [f"  {p.stem.ljust(width)}{_first_comment(p)}" for p in sorted((directory / "dataset").glob("*.yaml"))]
+    return "\n".join(lines)
+
+
+def _first_comment(path: Path) -> str:
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def help_config() -> Mapping[str, Any]:
+    """A Hydra ``hydra/help`` node whose page is :func:`help_text` (``$`` escaped for Hydra's template)."""
+    return {"app_name": "seem-vos", "header": "", "footer": "", "template": help_text().replace("$", "$$")}
