@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 import yaml
 
-SUPPORTED_BACKBONES = ("focal", "focal_dw")
-SUPPORTED_PIXEL_DECODERS = ("transformer_encoder_fpn",)
+SUPPORTED_BACKBONES = ("focal", "focal_dw", "vit")
+SUPPORTED_PIXEL_DECODERS = ("transformer_encoder_fpn", "transformer_encoder_deform")
 SUPPORTED_DECODERS = ("seem_demo", "seem_v0", "seem_v1")
 
 
@@ -50,6 +50,35 @@ class FocalNetConfig:
         return tuple(self.embed_dim * 2**i for i in range(len(self.depths)))
 
 
+# The official D2ViT hard-codes its sizes per MODEL.BACKBONE.VIT.SIZE (neck widths are the
+# res2..res5 channels); other sizes must give all of them as keys (golden tiny_samvit_v1 README).
+VIT_SIZES: dict[str, dict[str, Any]] = {
+    "base": dict(image_size=1024, embed_dim=768, depth=12, num_heads=12,
+                 global_attn_indexes=(2, 5, 8, 11), neck_out_dims=(128, 256, 512, 1024)),
+    "large": dict(image_size=1024, embed_dim=1024, depth=24, num_heads=16,
+                  global_attn_indexes=(5, 11, 17, 23), neck_out_dims=(128, 256, 512, 1024)),
+    "huge": dict(image_size=1024, embed_dim=1280, depth=32, num_heads=16,
+                 global_attn_indexes=(7, 15, 23, 31), neck_out_dims=(128, 256, 512, 1024)),
+}
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """SAM ViT image encoder with SEEM's SimpleFPN neck (``vit``; defaults: the official ``base``).
+
+    The absolute position embedding is not resized, so inputs must be exactly
+    ``image_size`` square.
+    """
+
+    image_size: int = 1024
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    global_attn_indexes: tuple[int, ...] = (2, 5, 8, 11)
+    neck_out_dims: tuple[int, ...] = (128, 256, 512, 1024)
+    out_features: tuple[str, ...] = ("res2", "res3", "res4", "res5")
+
+
 @dataclass(frozen=True)
 class TextEncoderConfig:
     """Causal CLIP-style text transformer (``MODEL.TEXT``)."""
@@ -78,6 +107,21 @@ class PixelDecoderConfig:
 
 
 @dataclass(frozen=True)
+class DeformPixelDecoderConfig:
+    """``transformer_encoder_deform``: multi-scale deformable attention over the coarse maps
+    (``transformer_in_features``), then an FPN down to ``common_stride``."""
+
+    in_features: tuple[str, ...] = ("res2", "res3", "res4", "res5")
+    transformer_in_features: tuple[str, ...] = ("res3", "res4", "res5")
+    conv_dim: int = 512
+    mask_dim: int = 512
+    norm: str = "GN"
+    num_encoder_layers: int = 6
+    nheads: int = 8
+    common_stride: int = 4
+
+
+@dataclass(frozen=True)
 class DecoderConfig:
     """The SEEM transformer decoder (``MODEL.DECODER``). ``num_layers`` is DEC_LAYERS - 1."""
 
@@ -101,9 +145,9 @@ class SEEMConfig:
     pixel_decoder_name: str = "transformer_encoder_fpn"
     decoder_name: str = "seem_demo"
     dim_proj: int = 512
-    backbone: FocalNetConfig = field(default_factory=FocalNetConfig)
+    backbone: FocalNetConfig | ViTConfig = field(default_factory=FocalNetConfig)
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
-    pixel_decoder: PixelDecoderConfig = field(default_factory=PixelDecoderConfig)
+    pixel_decoder: PixelDecoderConfig | DeformPixelDecoderConfig = field(default_factory=PixelDecoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     pixel_mean: tuple[float, ...] = (123.675, 116.28, 103.53)
     pixel_std: tuple[float, ...] = (58.395, 57.12, 57.375)
@@ -120,10 +164,25 @@ class SEEMConfig:
                 raise ConfigError(
                     f"{key} = {value!r} is not implemented; supported: {', '.join(supported)}"
                 )
-        if self.backbone.depthwise != (self.backbone_name == "focal_dw"):
+        parts = ((self.backbone, BACKBONE_CONFIGS[self.backbone_name], "backbone"),
+                 (self.pixel_decoder, PIXEL_DECODER_CONFIGS[self.pixel_decoder_name], "pixel_decoder"))
+        for part, expected, name in parts:
+            if not isinstance(part, expected):
+                raise ConfigError(f"{name} is a {type(part).__name__}, but {name}_name="
+                                  f"{getattr(self, name + '_name')!r} needs a {expected.__name__}")
+        if isinstance(self.backbone, FocalNetConfig) and self.backbone.depthwise != (self.backbone_name == "focal_dw"):
             raise ConfigError(
                 f"backbone.depthwise={self.backbone.depthwise} contradicts backbone_name={self.backbone_name!r}"
             )
+        if self.max_input_side is not None and self.size_divisibility != self.max_input_side:
+            raise ConfigError(
+                f"size_divisibility (MODEL.DECODER.SIZE_DIVISIBILITY) = {self.size_divisibility} must equal the "
+                f"ViT image size {self.max_input_side}: the SAM ViT only takes inputs padded to exactly that square")
+
+    @property
+    def max_input_side(self) -> int | None:
+        """The longest resized frame side the backbone takes (the ViT's fixed input size), else None."""
+        return self.backbone.image_size if isinstance(self.backbone, ViTConfig) else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists for tuples), the inverse of :func:`from_dict`."""
@@ -147,7 +206,9 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     nested = _NESTED.get(cls, {})
     kwargs = {}
     for name, value in values.items():
-        if name in nested:
+        if dataclasses.is_dataclass(value):
+            kwargs[name] = value
+        elif name in nested:
             kwargs[name] = _build(nested[name], value or {}, f"{where}.{name}")
         elif isinstance(value, (list, tuple)):
             kwargs[name] = tuple(value)
@@ -158,22 +219,39 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
 
 _NESTED: dict[type, dict[str, type]] = {
     SEEMConfig: {
-        "backbone": FocalNetConfig,
         "text": TextEncoderConfig,
-        "pixel_decoder": PixelDecoderConfig,
         "decoder": DecoderConfig,
     }
 }
+# The part configs each architecture name takes (``backbone_name``, ``pixel_decoder_name``).
+BACKBONE_CONFIGS: dict[str, type] = {"focal": FocalNetConfig, "focal_dw": FocalNetConfig, "vit": ViTConfig}
+PIXEL_DECODER_CONFIGS: dict[str, type] = {
+    "transformer_encoder_fpn": PixelDecoderConfig,
+    "transformer_encoder_deform": DeformPixelDecoderConfig,
+}
+
+
+def _part_config(table: dict[str, type], name: str, key: str) -> type:
+    if name not in table:
+        raise ConfigError(f"{key} = {name!r} is not implemented; supported: {', '.join(table)}")
+    return table[name]
 
 
 def from_dict(values: Mapping[str, Any]) -> SEEMConfig:
     """Build from this project's lower-case layout (Hydra ``configs/model``)."""
     values = dict(values)
+    backbone_name = values.get("backbone_name", SEEMConfig.backbone_name)
     backbone = dict(values.get("backbone") or {})
-    if "depthwise" in backbone:
-        raise ConfigError("model.backbone.depthwise is not a setting: backbone_name (focal or focal_dw) decides it")
-    backbone["depthwise"] = values.get("backbone_name", SEEMConfig.backbone_name) == "focal_dw"
-    values["backbone"] = backbone
+    backbone_cls = _part_config(BACKBONE_CONFIGS, backbone_name, "model.backbone_name")
+    if backbone_cls is FocalNetConfig:
+        if "depthwise" in backbone:
+            raise ConfigError("model.backbone.depthwise is not a setting: backbone_name (focal or focal_dw) decides it")
+        backbone["depthwise"] = backbone_name == "focal_dw"
+    values["backbone"] = _build(backbone_cls, backbone, "model.backbone")
+    decoder_name = values.get("pixel_decoder_name", SEEMConfig.pixel_decoder_name)
+    values["pixel_decoder"] = _build(
+        _part_config(PIXEL_DECODER_CONFIGS, decoder_name, "model.pixel_decoder_name"),
+        values.get("pixel_decoder") or {}, "model.pixel_decoder")
     return _build(SEEMConfig, values, "model")
 
 
@@ -189,36 +267,23 @@ def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
     model = cfg["MODEL"]
     backbone, text = model["BACKBONE"], model["TEXT"]
     encoder, decoder = model["ENCODER"], model["DECODER"]
-    focal = backbone.get("FOCAL")
-    if focal is None:
-        raise ConfigError(
-            f"MODEL.BACKBONE.NAME = {backbone.get('NAME')!r} is not implemented; "
-            f"supported: {', '.join(SUPPORTED_BACKBONES)}"
-        )
+    backbone_name, pixel_decoder_name = backbone["NAME"], encoder["NAME"]
+    backbone_reader = {"focal": _official_focal, "focal_dw": _official_focal, "vit": _official_vit}
+    pixel_decoder_reader = {"transformer_encoder_fpn": _official_fpn_pixel_decoder,
+                            "transformer_encoder_deform": _official_deform_pixel_decoder}
+    for name, readers, key in ((backbone_name, backbone_reader, "MODEL.BACKBONE.NAME"),
+                               (pixel_decoder_name, pixel_decoder_reader, "MODEL.ENCODER.NAME")):
+        if name not in readers:
+            raise ConfigError(f"{key} = {name!r} is not implemented; supported: {', '.join(readers)}")
     attn = cfg.get("ATTENTION_ARCH", {})
     inputs = cfg.get("INPUT", {})
     defaults = SEEMConfig()
     return SEEMConfig(
-        backbone_name=backbone["NAME"],
-        pixel_decoder_name=encoder["NAME"],
+        backbone_name=backbone_name,
+        pixel_decoder_name=pixel_decoder_name,
         decoder_name=decoder["NAME"],
         dim_proj=model["DIM_PROJ"],
-        backbone=FocalNetConfig(
-            depthwise=backbone["NAME"] == "focal_dw",
-            embed_dim=focal["EMBED_DIM"],
-            depths=tuple(focal["DEPTHS"]),
-            focal_levels=tuple(focal["FOCAL_LEVELS"]),
-            focal_windows=tuple(focal["FOCAL_WINDOWS"]),
-            mlp_ratio=focal["MLP_RATIO"],
-            patch_size=focal["PATCH_SIZE"],
-            patch_norm=focal["PATCH_NORM"],
-            use_conv_embed=focal["USE_CONV_EMBED"],
-            use_postln=focal["USE_POSTLN"],
-            use_postln_in_modulation=focal["USE_POSTLN_IN_MODULATION"],
-            scaling_modulator=focal.get("SCALING_MODULATOR", False),
-            use_layerscale=focal["USE_LAYERSCALE"],
-            out_indices=tuple(focal["OUT_INDICES"]),
-        ),
+        backbone=backbone_reader[backbone_name](backbone),
         text=TextEncoderConfig(
             width=text["WIDTH"],
             layers=text["LAYERS"],
@@ -226,17 +291,7 @@ def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
             context_length=text["CONTEXT_LENGTH"],
             autoregressive=text.get("AUTOGRESSIVE", True),
         ),
-        pixel_decoder=PixelDecoderConfig(
-            in_features=tuple(encoder["IN_FEATURES"]),
-            conv_dim=encoder["CONVS_DIM"],
-            mask_dim=encoder["MASK_DIM"],
-            norm=encoder["NORM"],
-            num_encoder_layers=encoder["TRANSFORMER_ENC_LAYERS"],
-            nheads=decoder["NHEADS"],
-            dim_feedforward=decoder["DIM_FEEDFORWARD"],
-            dropout=decoder["DROPOUT"],
-            pre_norm=decoder["PRE_NORM"],
-        ),
+        pixel_decoder=pixel_decoder_reader[pixel_decoder_name](encoder, decoder),
         decoder=DecoderConfig(
             hidden_dim=decoder["HIDDEN_DIM"],
             num_queries=decoder["NUM_OBJECT_QUERIES"],
@@ -251,6 +306,78 @@ def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
         pixel_mean=tuple(inputs.get("PIXEL_MEAN", defaults.pixel_mean)),
         pixel_std=tuple(inputs.get("PIXEL_STD", defaults.pixel_std)),
         size_divisibility=decoder.get("SIZE_DIVISIBILITY", defaults.size_divisibility),
+    )
+
+
+def _official_focal(backbone: Mapping[str, Any]) -> FocalNetConfig:
+    focal = backbone["FOCAL"]
+    return FocalNetConfig(
+        depthwise=backbone["NAME"] == "focal_dw",
+        embed_dim=focal["EMBED_DIM"],
+        depths=tuple(focal["DEPTHS"]),
+        focal_levels=tuple(focal["FOCAL_LEVELS"]),
+        focal_windows=tuple(focal["FOCAL_WINDOWS"]),
+        mlp_ratio=focal["MLP_RATIO"],
+        patch_size=focal["PATCH_SIZE"],
+        patch_norm=focal["PATCH_NORM"],
+        use_conv_embed=focal["USE_CONV_EMBED"],
+        use_postln=focal["USE_POSTLN"],
+        use_postln_in_modulation=focal["USE_POSTLN_IN_MODULATION"],
+        scaling_modulator=focal.get("SCALING_MODULATOR", False),
+        use_layerscale=focal["USE_LAYERSCALE"],
+        out_indices=tuple(focal["OUT_INDICES"]),
+    )
+
+
+def _official_vit(backbone: Mapping[str, Any]) -> ViTConfig:
+    """Sizes from the official table for ``VIT.SIZE`` base/large/huge, else from the six size keys.
+
+    A size key next to a table size must agree with the table (the official code would ignore it).
+    """
+    vit = backbone["VIT"]
+    size = vit["SIZE"]
+    table = VIT_SIZES.get(size)
+    values = {}
+    for name in VIT_SIZES["base"]:
+        key = f"MODEL.BACKBONE.VIT.{name.upper()}"
+        given = vit.get(name.upper())
+        if table is None and given is None:
+            raise ConfigError(f"MODEL.BACKBONE.VIT.SIZE = {size!r} is not one of {', '.join(VIT_SIZES)}, "
+                              f"so the size keys are needed: missing key {key}")
+        value = tuple(given) if isinstance(given, (list, tuple)) else given
+        if table is not None and value is not None and value != table[name]:
+            raise ConfigError(f"{key} = {given!r} contradicts MODEL.BACKBONE.VIT.SIZE = {size!r} "
+                              f"(which means {table[name]!r})")
+        values[name] = table[name] if value is None else value
+    return ViTConfig(**values, out_features=tuple(vit["OUT_FEATURES"]))
+
+
+def _official_fpn_pixel_decoder(encoder: Mapping[str, Any], decoder: Mapping[str, Any]) -> PixelDecoderConfig:
+    return PixelDecoderConfig(
+        in_features=tuple(encoder["IN_FEATURES"]),
+        conv_dim=encoder["CONVS_DIM"],
+        mask_dim=encoder["MASK_DIM"],
+        norm=encoder["NORM"],
+        num_encoder_layers=encoder["TRANSFORMER_ENC_LAYERS"],
+        nheads=decoder["NHEADS"],
+        dim_feedforward=decoder["DIM_FEEDFORWARD"],
+        dropout=decoder["DROPOUT"],
+        pre_norm=decoder["PRE_NORM"],
+    )
+
+
+def _official_deform_pixel_decoder(encoder: Mapping[str, Any],
+                                   decoder: Mapping[str, Any]) -> DeformPixelDecoderConfig:
+    """The official ``from_config``: heads from the decoder; its FFN width is hard-coded (not DIM_FEEDFORWARD)."""
+    return DeformPixelDecoderConfig(
+        in_features=tuple(encoder["IN_FEATURES"]),
+        transformer_in_features=tuple(encoder["DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES"]),
+        conv_dim=encoder["CONVS_DIM"],
+        mask_dim=encoder["MASK_DIM"],
+        norm=encoder["NORM"],
+        num_encoder_layers=encoder["TRANSFORMER_ENC_LAYERS"],
+        nheads=decoder["NHEADS"],
+        common_stride=encoder["COMMON_STRIDE"],
     )
 
 
