@@ -17,9 +17,11 @@ from torch import Tensor, nn
 
 from .config import SEEMConfig, load_config
 from .decoder import LevelFeatures, SEEMDecoder
+from .deform_pixel_decoder import DeformablePixelDecoder
 from .focalnet import FocalNet
 from .language import LanguageEncoder
 from .pixel_decoder import TransformerEncoderPixelDecoder
+from .vit import SAMViT
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,18 @@ class FrameFeatures:
 
     mask_features: Tensor  # (1, mask_dim, Hp/4, Wp/4)
     levels: list[LevelFeatures]  # coarse -> fine
+
+
+def build_backbone(cfg: SEEMConfig) -> nn.Module:
+    """The backbone ``cfg.backbone_name`` names; it maps images to ``{"res2": ..., ...}``."""
+    return SAMViT(cfg.backbone) if cfg.backbone_name == "vit" else FocalNet(cfg.backbone)
+
+
+def build_pixel_decoder(cfg: SEEMConfig, in_channels: dict[str, int]) -> nn.Module:
+    """The pixel decoder ``cfg.pixel_decoder_name`` names, reading backbone maps of ``in_channels``."""
+    if cfg.pixel_decoder_name == "transformer_encoder_deform":
+        return DeformablePixelDecoder(cfg.pixel_decoder, in_channels)
+    return TransformerEncoderPixelDecoder(cfg.pixel_decoder, in_channels)
 
 
 class SegmentationHead(nn.Module):
@@ -49,8 +63,8 @@ class SEEM(nn.Module):
     def __init__(self, cfg: SEEMConfig):
         super().__init__()
         self.cfg = cfg
-        self.backbone = FocalNet(cfg.backbone)
-        pixel_decoder = TransformerEncoderPixelDecoder(cfg.pixel_decoder, self.backbone.out_channels)
+        self.backbone = build_backbone(cfg)
+        pixel_decoder = build_pixel_decoder(cfg, self.backbone.out_channels)
         language = LanguageEncoder(cfg.text, cfg.dim_proj)
         decoder = SEEMDecoder(cfg.decoder, in_channels=cfg.pixel_decoder.conv_dim,
                               mask_dim=cfg.pixel_decoder.mask_dim, dim_proj=cfg.dim_proj,

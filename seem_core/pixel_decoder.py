@@ -110,7 +110,8 @@ class TransformerEncoderOnly(nn.Module):
         return tokens.transpose(1, 2).reshape(b, c, h, w)
 
 
-def _stride_order(name: str) -> int:
+def feature_level(name: str) -> int:
+    """N of a backbone map ``res<N>`` (its stride is 2**N)."""
     match = re.fullmatch(r"res(\d+)", name)
     if match is None:
         raise ConfigError(f"pixel decoder in_features must be named res<N>, got {name!r}")
@@ -127,7 +128,7 @@ class TransformerEncoderPixelDecoder(nn.Module):
             raise ConfigError(
                 f"pixel decoder in_features {missing} are not backbone outputs {sorted(in_channels)}")
         # Fine to coarse, like the official sort by stride; module indices count from the finest.
-        self.in_features = sorted(cfg.in_features, key=_stride_order)
+        self.in_features = sorted(cfg.in_features, key=feature_level)
         conv_dim = cfg.conv_dim
         for i, name in enumerate(self.in_features[:-1], start=1):
             self.add_module(f"adapter_{i}", ConvNormAct(in_channels[name], conv_dim, 1, cfg.norm, relu=False))
