@@ -4,8 +4,19 @@
   the demo) and the longer side is ``int(short_side * long / short)``
   (truncated), as ``torchvision.transforms.Resize(512, BICUBIC)`` does on a PIL
   image; a frame whose shorter side already has that length is left untouched.
+* SAM-ViT models have a fixed input size S (``IMAGE_SIZE``, 1024 in the
+  released ones) and also cap the longer side at S, as the official v1
+  evaluation transform does for them (``Resize(MIN_SIZE_TEST, BICUBIC,
+  max_size=MAX_SIZE_TEST)``, 1000 and 1024 in their configs; ``short_side=1000``
+  reproduces it): a longer side above S becomes S and the shorter side shrinks
+  in proportion (truncated, torchvision's formula). ``short_side`` must be
+  smaller than S, as torchvision requires. Their size divisibility is S, so
+  every frame is padded to exactly S x S and costs the same whatever its size:
+  a 480x854 video at ``short_side`` 512 is 512x910 of content in 1024x1024,
+  2.2 times the pixels of the 512x928 FocalNet input, 56% of it padding.
 * Normalisation ``(x - mean) / std`` on the 0..255 scale, then zero padding at
-  the bottom and right to a multiple of the size divisibility (32).
+  the bottom and right to a multiple of the size divisibility (32 for FocalNet
+  models, S for SAM-ViT ones).
 * Masks: bilinear resize of the 0/255 **uint8** mask (uint8 arithmetic, as the
   demo does), then ``> 0``; padded with False.
 * Mask logits: bilinear upsampling to the padded size, crop to the resized
@@ -33,11 +44,22 @@ class FrameGeometry:
     padded: tuple[int, int]
 
 
-def resized_size(height: int, width: int, short_side: int) -> tuple[int, int]:
-    """(H, W) after the demo's resize: shorter side -> ``short_side``, longer side truncated."""
-    if height <= width:
-        return short_side, int(short_side * width / height)
-    return int(short_side * height / width), short_side
+def check_short_side(short_side: int, max_side: int | None) -> None:
+    """Refuse a ``short_side`` the longer-side cap cannot honour (as torchvision's ``max_size`` does)."""
+    if max_side is not None and short_side >= max_side:
+        raise ValueError(f"short_side {short_side} must be smaller than {max_side}, the fixed input size "
+                         f"of this model (its frames are resized so that the longer side is at most that)")
+
+
+def resized_size(height: int, width: int, short_side: int, max_side: int | None = None) -> tuple[int, int]:
+    """(H, W) after the official resize: shorter side -> ``short_side``, longer side truncated;
+    with ``max_side``, a longer side above it becomes ``max_side`` (torchvision's ``max_size``)."""
+    check_short_side(short_side, max_side)
+    short, long = sorted((height, width))
+    new_short, new_long = short_side, int(short_side * long / short)
+    if max_side is not None and new_long > max_side:
+        new_short, new_long = int(max_side * new_short / new_long), max_side
+    return (new_short, new_long) if height <= width else (new_long, new_short)
 
 
 def padded_size(height: int, width: int, divisibility: int) -> tuple[int, int]:
@@ -45,8 +67,9 @@ def padded_size(height: int, width: int, divisibility: int) -> tuple[int, int]:
             math.ceil(width / divisibility) * divisibility)
 
 
-def frame_geometry(height: int, width: int, short_side: int, divisibility: int) -> FrameGeometry:
-    resized = resized_size(height, width, short_side)
+def frame_geometry(height: int, width: int, short_side: int, divisibility: int,
+                   max_side: int | None = None) -> FrameGeometry:
+    resized = resized_size(height, width, short_side, max_side)
     return FrameGeometry((height, width), resized, padded_size(*resized, divisibility))
 
 
@@ -58,11 +81,11 @@ def check_frame(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def resize_frame(frame: np.ndarray, short_side: int) -> np.ndarray:
-    """PIL bicubic resize of an RGB uint8 (H, W, 3) frame, shorter side -> ``short_side``."""
+def resize_frame(frame: np.ndarray, short_side: int, max_side: int | None = None) -> np.ndarray:
+    """PIL bicubic resize of an RGB uint8 (H, W, 3) frame to :func:`resized_size`."""
     frame = check_frame(frame)
     height, width = frame.shape[:2]
-    size = resized_size(height, width, short_side)
+    size = resized_size(height, width, short_side, max_side)
     if size == (height, width):
         return frame
     return np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.BICUBIC))

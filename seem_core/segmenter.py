@@ -31,8 +31,8 @@ from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import SEEMConfig
 from .decoder import mask_logits
 from .model import SEEM, FrameFeatures, build_model
-from .preprocess import FrameGeometry, check_frame, frame_geometry, logits_to_frame, normalize_and_pad, \
-    resize_frame, resize_masks
+from .preprocess import FrameGeometry, check_frame, check_short_side, frame_geometry, logits_to_frame, \
+    normalize_and_pad, resize_frame, resize_masks
 from .visual_sampler import PointSampler, VisualPrompt
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -78,6 +78,7 @@ class SEEMSegmenter:
                  short_side: int = 512):
         self.device = torch.device(device)
         check_precision(self.device, precision)
+        check_short_side(short_side, model.cfg.max_input_side)
         self.model = model.to(self.device).eval()
         self.precision = precision
         self.short_side = short_side
@@ -99,13 +100,14 @@ class SEEMSegmenter:
             yield
 
     def geometry(self, height: int, width: int) -> FrameGeometry:
-        return frame_geometry(height, width, self.short_side, self.model.cfg.size_divisibility)
+        cfg = self.model.cfg
+        return frame_geometry(height, width, self.short_side, cfg.size_divisibility, cfg.max_input_side)
 
     def preprocess(self, frame: np.ndarray) -> tuple[FrameGeometry, Tensor]:
         """Resize, normalise and pad one RGB uint8 frame: the backbone input (1, 3, Hp, Wp)."""
         frame = check_frame(frame)
         geometry = self.geometry(*frame.shape[:2])
-        resized = resize_frame(frame, self.short_side)
+        resized = resize_frame(frame, self.short_side, self.model.cfg.max_input_side)
         image = normalize_and_pad(resized, self.model.pixel_mean, self.model.pixel_std, geometry.padded, self.device)
         return geometry, image
 
