@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 HUB_REPO = "xdecoder/SEEM"
 RELEASED_FILES = (
     "seem_focalt_v0.pt", "seem_focall_v0.pt", "seem_focalt_v1.pt", "seem_focall_v1.pt",
+    "seem_samvitb_v1.pt", "seem_samvitl_v1.pt",
 )
 # Keys of the official training wrapper that inference does not use.
 IGNORED_KEYS = {
