@@ -1,4 +1,7 @@
-"""FocalNet backbones against the official SEEM implementation (golden data and manifests)."""
+"""Backbones against the official SEEM implementation (golden data), and FocalNet's own checks.
+
+The SAM ViT's own checks are in tests/test_vit.py.
+"""
 from __future__ import annotations
 
 
@@ -9,6 +12,7 @@ from conftest import compare_stage
 
 from seem_core.config import ConfigError, FocalNetConfig
 from seem_core.focalnet import FocalModulation, FocalNet
+from seem_core.model import build_backbone
 
 
 def _tiny_config(**overrides) -> FocalNetConfig:
@@ -19,8 +23,8 @@ def _tiny_config(**overrides) -> FocalNetConfig:
 @pytest.mark.parametrize("step", ["ref", "f2"])
 @pytest.mark.parametrize("grad", [False, True], ids=["inference", "autograd"])
 def test_backbone_matches_official(golden_variant, step, grad):
-    # Inference on CPU takes the fused oneDNN ops; with autograd on, the plain PyTorch ops.
-    backbone = FocalNet(golden_variant.config.backbone).eval()
+    # Inference on CPU takes FocalNet's fused oneDNN ops; with autograd on, the plain PyTorch ops.
+    backbone = build_backbone(golden_variant.config).eval()
     backbone.load_state_dict(golden_variant.state_dict_of("backbone."), strict=True)
     with torch.set_grad_enabled(grad):
         features = backbone(golden_variant.io[f"{step}.images_tensor"])

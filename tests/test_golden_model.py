@@ -62,8 +62,8 @@ def seq_first(x: torch.Tensor) -> torch.Tensor:
 def run_frame(model, frame_uint8: torch.Tensor, short_side: int) -> dict:
     """Preprocess, backbone, pixel decoder and decoder inputs for one recorded frame."""
     frame = frame_uint8.numpy()
-    geometry = frame_geometry(*frame.shape[:2], short_side, model.cfg.size_divisibility)
-    resized = resize_frame(frame, short_side)
+    geometry = frame_geometry(*frame.shape[:2], short_side, model.cfg.size_divisibility, model.cfg.max_input_side)
+    resized = resize_frame(frame, short_side, model.cfg.max_input_side)
     images = normalize_and_pad(resized, model.pixel_mean, model.pixel_std, geometry.padded)
     backbone = model.backbone(images)
     mask_features, multi_scale = model.sem_seg_head.pixel_decoder(backbone)

@@ -1,7 +1,9 @@
 """The pixel decoder and the sine position code against the official SEEM implementation.
 
-Golden tensors come from the official ``transformer_encoder_fpn`` run on the
-golden backbone outputs; the manifests list the official full-size keys/shapes.
+Golden tensors come from the official pixel decoder of each variant
+(``transformer_encoder_fpn``, or ``transformer_encoder_deform`` with its
+PyTorch fallback) run on the golden backbone outputs. The deformable decoder's
+own checks are in tests/test_deform_pixel_decoder.py.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch
 
 from conftest import compare_stage
 from seem_core.config import ConfigError, PixelDecoderConfig
+from seem_core.model import build_pixel_decoder
 from seem_core.pixel_decoder import TransformerEncoderPixelDecoder
 from seem_core.position_encoding import sine_position_encoding
 
@@ -23,9 +26,9 @@ def _backbone_channels(embed_dim: int) -> dict[str, int]:
     return {name: embed_dim * 2**i for i, name in enumerate(LEVELS)}
 
 
-def _golden_decoder(variant) -> TransformerEncoderPixelDecoder:
+def _golden_decoder(variant) -> torch.nn.Module:
     in_channels = {name: variant.io[f"ref.backbone.{name}"].shape[1] for name in LEVELS}
-    decoder = TransformerEncoderPixelDecoder(variant.config.pixel_decoder, in_channels)
+    decoder = build_pixel_decoder(variant.config, in_channels)
     decoder.load_state_dict(variant.state_dict_of(PREFIX), strict=True)
     return decoder.eval()
 
