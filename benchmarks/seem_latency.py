@@ -1,16 +1,17 @@
 """Latency and memory of the full-size SEEM models on the video path, against the official code.
 
-For Focal-T and Focal-L (random weights), each in its own process so peak memory
-is its own: start-up (build + load a checkpoint file + segmenter), the
-referring-image step on the reference frame (features + prompt), the
-per-frame step (features + decoding against the prompt + mask at frame size),
-and the peak resident memory of those inference steps (weights included; the
-start-up's transient copies excluded, and reported apart as the process peak),
-on a synthetic 480x854 frame resized as the demo does (512x910, padded
-512x928). The official figures come from ``timing_official_cpu.json`` in the
-golden folder (same machine class, torch 2.13.0, 2 threads, float32).
+For Focal-T, Focal-L, SAM-ViT-B and SAM-ViT-L (random weights), each in its
+own process so peak memory is its own: start-up (build + load a checkpoint
+file + segmenter), the referring-image step on the reference frame (features +
+prompt), the per-frame step (features + decoding against the prompt + mask at
+frame size), and the peak resident memory of those inference steps (weights
+included; the start-up's transient copies excluded, and reported apart as the
+process peak), on a synthetic 480x854 frame resized as the demo does (512x910,
+padded 512x928 for FocalNet, 1024x1024 for SAM-ViT, whose input size is fixed).
+The official figures come from ``timing_official_cpu.json`` in the golden
+folder (same machine class, torch 2.13.0, 2 threads, float32; Focal only).
 
-    python benchmarks/seem_latency.py [--models focalt focall] [--runs 5] [--json out.json]
+    python benchmarks/seem_latency.py [--models focalt focall samvitb samvitl] [--runs 5] [--json out.json]
         [--device cuda --precision bf16]
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 SHARED_DIR = Path(os.environ.get("SEEM_VOS_SHARED", ROOT.parent / "shared"))
 OFFICIAL_TIMING = Path(os.environ.get("SEEM_GOLDEN_DIR", SHARED_DIR / "golden")) / "timing_official_cpu.json"
 OFFICIAL_NAMES = {"focalt": "focalt_unicl_lang_demo", "focall": "focall_unicl_lang_demo"}
+MODELS = ("focalt", "focall", "samvitb", "samvitl")  # configs/model/seem_<name>.yaml
 
 
 def synthetic_frame_and_mask(height: int = 480, width: int = 854):
@@ -145,7 +147,7 @@ def report(ours: dict, reference: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=sorted(OFFICIAL_NAMES), default=["focalt", "focall"])
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--runs", type=int, default=5, help="timed per-frame runs after one warm-up")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])

@@ -268,13 +268,8 @@ def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
     backbone, text = model["BACKBONE"], model["TEXT"]
     encoder, decoder = model["ENCODER"], model["DECODER"]
     backbone_name, pixel_decoder_name = backbone["NAME"], encoder["NAME"]
-    backbone_reader = {"focal": _official_focal, "focal_dw": _official_focal, "vit": _official_vit}
-    pixel_decoder_reader = {"transformer_encoder_fpn": _official_fpn_pixel_decoder,
-                            "transformer_encoder_deform": _official_deform_pixel_decoder}
-    for name, readers, key in ((backbone_name, backbone_reader, "MODEL.BACKBONE.NAME"),
-                               (pixel_decoder_name, pixel_decoder_reader, "MODEL.ENCODER.NAME")):
-        if name not in readers:
-            raise ConfigError(f"{key} = {name!r} is not implemented; supported: {', '.join(readers)}")
+    backbone_cls = _part_config(BACKBONE_CONFIGS, backbone_name, "MODEL.BACKBONE.NAME")
+    _part_config(PIXEL_DECODER_CONFIGS, pixel_decoder_name, "MODEL.ENCODER.NAME")
     attn = cfg.get("ATTENTION_ARCH", {})
     inputs = cfg.get("INPUT", {})
     defaults = SEEMConfig()
@@ -283,7 +278,7 @@ def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
         pixel_decoder_name=pixel_decoder_name,
         decoder_name=decoder["NAME"],
         dim_proj=model["DIM_PROJ"],
-        backbone=backbone_reader[backbone_name](backbone),
+        backbone=_official_vit(backbone) if backbone_cls is ViTConfig else _official_focal(backbone),
         text=TextEncoderConfig(
             width=text["WIDTH"],
             layers=text["LAYERS"],
@@ -291,7 +286,7 @@ def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
             context_length=text["CONTEXT_LENGTH"],
             autoregressive=text.get("AUTOGRESSIVE", True),
         ),
-        pixel_decoder=pixel_decoder_reader[pixel_decoder_name](encoder, decoder),
+        pixel_decoder=_official_pixel_decoder(encoder, decoder),
         decoder=DecoderConfig(
             hidden_dim=decoder["HIDDEN_DIM"],
             num_queries=decoder["NUM_OBJECT_QUERIES"],
@@ -352,32 +347,29 @@ def _official_vit(backbone: Mapping[str, Any]) -> ViTConfig:
     return ViTConfig(**values, out_features=tuple(vit["OUT_FEATURES"]))
 
 
-def _official_fpn_pixel_decoder(encoder: Mapping[str, Any], decoder: Mapping[str, Any]) -> PixelDecoderConfig:
-    return PixelDecoderConfig(
+def _official_pixel_decoder(encoder: Mapping[str, Any],
+                            decoder: Mapping[str, Any]) -> PixelDecoderConfig | DeformPixelDecoderConfig:
+    """Both pixel decoders take their heads from the decoder section, as officially."""
+    common = dict(
         in_features=tuple(encoder["IN_FEATURES"]),
         conv_dim=encoder["CONVS_DIM"],
         mask_dim=encoder["MASK_DIM"],
         norm=encoder["NORM"],
         num_encoder_layers=encoder["TRANSFORMER_ENC_LAYERS"],
         nheads=decoder["NHEADS"],
+    )
+    if encoder["NAME"] == "transformer_encoder_deform":
+        # The official from_config hard-codes this encoder's FFN width; DIM_FEEDFORWARD does not reach it.
+        return DeformPixelDecoderConfig(
+            **common,
+            transformer_in_features=tuple(encoder["DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES"]),
+            common_stride=encoder["COMMON_STRIDE"],
+        )
+    return PixelDecoderConfig(
+        **common,
         dim_feedforward=decoder["DIM_FEEDFORWARD"],
         dropout=decoder["DROPOUT"],
         pre_norm=decoder["PRE_NORM"],
-    )
-
-
-def _official_deform_pixel_decoder(encoder: Mapping[str, Any],
-                                   decoder: Mapping[str, Any]) -> DeformPixelDecoderConfig:
-    """The official ``from_config``: heads from the decoder; its FFN width is hard-coded (not DIM_FEEDFORWARD)."""
-    return DeformPixelDecoderConfig(
-        in_features=tuple(encoder["IN_FEATURES"]),
-        transformer_in_features=tuple(encoder["DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES"]),
-        conv_dim=encoder["CONVS_DIM"],
-        mask_dim=encoder["MASK_DIM"],
-        norm=encoder["NORM"],
-        num_encoder_layers=encoder["TRANSFORMER_ENC_LAYERS"],
-        nheads=decoder["NHEADS"],
-        common_stride=encoder["COMMON_STRIDE"],
     )
 
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ConfigError, DeformPixelDecoderConfig
-from .pixel_decoder import NUM_DECODER_LEVELS, ConvNormAct, feature_level
+from .pixel_decoder import NUM_DECODER_LEVELS, ConvNormAct, feature_level, sorted_in_features
 from .position_encoding import sine_position_encoding
 
 # Hard-coded in the official from_config ("use 1024 for deformable transformer encoder");
@@ -163,18 +163,13 @@ class DeformablePixelDecoder(nn.Module):
 
     def __init__(self, cfg: DeformPixelDecoderConfig, in_channels: dict[str, int]):
         super().__init__()
-        missing = [f for f in cfg.in_features if f not in in_channels]
-        if missing:
-            raise ConfigError(
-                f"pixel decoder in_features {missing} are not backbone outputs {sorted(in_channels)}")
+        self.in_features = sorted_in_features(cfg.in_features, in_channels)
         outside = [f for f in cfg.transformer_in_features if f not in cfg.in_features]
         if outside or not cfg.transformer_in_features:
             raise ConfigError(f"pixel decoder transformer_in_features {list(cfg.transformer_in_features)} must be "
                               f"a non-empty subset of in_features {list(cfg.in_features)}")
         if cfg.conv_dim % 2:
             raise ConfigError(f"pixel decoder conv_dim must be even for the sine position code, got {cfg.conv_dim}")
-        # Fine to coarse, like the official sort by stride.
-        self.in_features = sorted(cfg.in_features, key=feature_level)
         self.transformer_in_features = sorted(cfg.transformer_in_features, key=feature_level)
         levels = len(self.transformer_in_features)
         # Coarsest first (input_proj.0 is res5), each a 1x1 conv + GroupNorm(32).

@@ -118,17 +118,21 @@ def feature_level(name: str) -> int:
     return int(match.group(1))
 
 
+def sorted_in_features(in_features: tuple[str, ...], in_channels: dict[str, int]) -> list[str]:
+    """The backbone maps a pixel decoder reads, fine to coarse (the official sort by stride)."""
+    missing = [f for f in in_features if f not in in_channels]
+    if missing:
+        raise ConfigError(f"pixel decoder in_features {missing} are not backbone outputs {sorted(in_channels)}")
+    return sorted(in_features, key=feature_level)
+
+
 class TransformerEncoderPixelDecoder(nn.Module):
     """Backbone maps ``{"res2": ..., "res5": ...}`` -> (mask features, three coarse-to-fine maps)."""
 
     def __init__(self, cfg: PixelDecoderConfig, in_channels: dict[str, int]):
         super().__init__()
-        missing = [f for f in cfg.in_features if f not in in_channels]
-        if missing:
-            raise ConfigError(
-                f"pixel decoder in_features {missing} are not backbone outputs {sorted(in_channels)}")
-        # Fine to coarse, like the official sort by stride; module indices count from the finest.
-        self.in_features = sorted(cfg.in_features, key=feature_level)
+        # Module indices count from the finest.
+        self.in_features = sorted_in_features(cfg.in_features, in_channels)
         conv_dim = cfg.conv_dim
         for i, name in enumerate(self.in_features[:-1], start=1):
             self.add_module(f"adapter_{i}", ConvNormAct(in_channels[name], conv_dim, 1, cfg.norm, relu=False))
