@@ -111,32 +111,13 @@ def _variant(path: Path) -> GoldenVariant:
     return GoldenVariant(path)
 
 
-# Parts of SEEM whose golden data exists before their implementation: the issue that builds
-# each, so its variants' tests are expected failures (strict: the mark must go once it works).
-PENDING_BACKBONES: dict[str, str] = {}
-
-
-def pending_reason(path: Path) -> str | None:
-    """Why a golden variant cannot pass yet (an architecture not implemented), or None."""
-    import yaml
-
-    name = yaml.safe_load((path / "config.yaml").read_text())["MODEL"]["BACKBONE"]["NAME"]
-    return PENDING_BACKBONES.get(name)
-
-
-def golden_param(path: Path):
-    reason = pending_reason(path)
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(path, id=path.name, marks=marks)
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``golden_variant`` over every ``tiny_*`` folder found, ids = folder names."""
     if "golden_variant" not in metafunc.fixturenames:
         return
     dirs = golden_variant_dirs()
     if dirs:
-        metafunc.parametrize("golden_variant", [golden_param(d) for d in dirs], indirect=True)
+        metafunc.parametrize("golden_variant", dirs, ids=[d.name for d in dirs], indirect=True)
     else:
         metafunc.parametrize("golden_variant", [None], ids=["no-golden-data"], indirect=True)
 
