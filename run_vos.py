@@ -2,6 +2,7 @@
 
     python run_vos.py                                     # the embedded demo clip, with J&F
     python run_vos.py input=clip.mp4 mask=first.png output=out/clip
+    python run_vos.py input=clip.mp4 text="the black swan" output=out/swan       # objects from words
     python run_vos.py dataset=davis2017 dataset.root=/data/DAVIS dataset.split=val output=out/davis
     python run_vos.py dataset=davis2016 dataset.root=... dataset.shard=0/4 evaluate=false   # one of 4 shards
     python run_vos.py --help                              # every option
@@ -61,7 +62,7 @@ def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
             map(str, dataset["shard"])))
         config.update(dataset=dataset, evaluate=settings.evaluate)
     else:
-        config.update(input=str(settings.input), mask=str(settings.mask),
+        config.update(input=str(settings.input), mask=settings.mask and str(settings.mask), text=settings.text,
                       ground_truth=settings.ground_truth and str(settings.ground_truth), overlay=settings.overlay)
     config.update(device=settings.device, precision=settings.precision, short_side=settings.short_side,
                   stride=settings.stride, max_frames=settings.max_frames, max_objects=settings.max_objects,
@@ -90,8 +91,9 @@ def run_video(settings: RunSettings, tracker: Tracker):
         make_demo_clip(clip.root)  # in the claimed folder
         track = _track(settings, tracker)
     else:
-        if settings.mask is None:
-            raise SettingsError("input is set but mask is not: give mask=<label PNG of the first frame>")
+        if settings.mask is None and settings.text is None:
+            raise SettingsError("input is set but mask is not: give mask=<label PNG of the first frame> "
+                                "(or text=<what to segment>)")
         track = _track(settings, tracker)  # opens and checks the video and the mask
         if settings.ground_truth is not None:
             check_ground_truth(settings.ground_truth, track)
@@ -107,8 +109,9 @@ def run_video(settings: RunSettings, tracker: Tracker):
 
 
 def _track(settings: RunSettings, tracker: Tracker) -> Track:
-    return tracker.track(settings.input, settings.mask, stride=settings.stride, max_frames=settings.max_frames,
-                         max_objects=settings.max_objects, allow_truncated=settings.allow_truncated)
+    return tracker.track(settings.input, settings.mask, text=settings.text, stride=settings.stride,
+                         max_frames=settings.max_frames, max_objects=settings.max_objects,
+                         allow_truncated=settings.allow_truncated)
 
 
 def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
@@ -120,6 +123,9 @@ def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
 
 def run_dataset(settings: RunSettings, tracker: Tracker):
     spec = settings.dataset
+    if settings.text is not None:
+        raise SettingsError("text: a benchmark takes its objects from the dataset's annotations; referring-"
+                            "expression datasets (Ref-YouTube-VOS, Ref-DAVIS17) are not supported yet")
     layout = DavisLayout(spec.root, year=spec.year, split=spec.split, resolution=spec.resolution)
     layout.check()  # a wrong root, split or resolution fails before anything is written
     prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)

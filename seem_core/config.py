@@ -135,6 +135,8 @@ class DecoderConfig:
     max_spatial_len: tuple[int, ...] = (512, 512, 512, 512)
     spatial_memories: int = 32
     num_feature_levels: int = 3
+    # v1 interactive path: object queries copied as spatial queries per prompt (ATTENTION_ARCH.QUERY_NUMBER).
+    spatial_queries: int = 3
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,7 @@ def _from_official(cfg: Mapping[str, Any]) -> SEEMConfig:
             enforce_input_proj=decoder["ENFORCE_INPUT_PROJ"],
             max_spatial_len=tuple(decoder["MAX_SPATIAL_LEN"]),
             spatial_memories=attn.get("SPATIAL_MEMORIES", defaults.decoder.spatial_memories),
+            spatial_queries=attn.get("QUERY_NUMBER", defaults.decoder.spatial_queries),
         ),
         pixel_mean=tuple(inputs.get("PIXEL_MEAN", defaults.pixel_mean)),
         pixel_std=tuple(inputs.get("PIXEL_STD", defaults.pixel_std)),

@@ -1,8 +1,13 @@
-"""SEEM's language encoder: a causal CLIP text transformer, its projection, and the class table.
+"""SEEM's language encoder: a causal CLIP text transformer, its projection, the class table, text prompts.
 
 Parameter names follow the official checkpoints under
 ``sem_seg_head.predictor.lang_encoder.`` (``lang_encoder.*`` transformer,
 ``lang_proj``, ``logit_scale``). Tensors are batch-first ``(B, L, W)``.
+
+A text prompt (:meth:`LanguageEncoder.text_prompt`) is what the official demo
+gives the decoder for its ``Text`` task: every token from the start to the end
+token projected by ``lang_proj`` (unnormalised) as grounding tokens, and the end
+token's projection to score object queries against. One encoder pass per text.
 
 The class table (one embedding per vocabulary name, averaged over 81 prompt
 templates) only gives object queries a class score; mask propagation never
@@ -17,6 +22,7 @@ import logging
 import os
 import tempfile
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -28,6 +34,7 @@ from .attention import MultiheadAttention
 from .class_names import DEFAULT_CLASS_NAMES, PROMPT_TEMPLATES, prompt_name
 from .config import TextEncoderConfig
 from .tokenizer import tokenize as clip_tokenize
+from .visual_sampler import pad_width
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,37 @@ CACHE_ENV = "SEEM_VOS_CACHE"
 _CACHE_FORMAT = "seem-vos class table v1"
 # Sentences per encoder batch when building the class table.
 _TABLE_BATCH = 512
+
+
+@dataclass
+class TextPrompt:
+    """Grounding tokens of B texts (official ``extra['grounding_*']``), reusable on every frame.
+
+    ``tokens`` (B, T, C) are the projected, unnormalised token embeddings from
+    the start to the end token; ``padding`` (B, T) is True after a shorter
+    text's end; ``class_embedding`` (B, C) is the end token projected, which
+    the text rule scores object queries against.
+    """
+
+    tokens: Tensor
+    padding: Tensor
+    class_embedding: Tensor
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def select(self, index: list[int] | Tensor) -> "TextPrompt":
+        """The prompts of a subset of texts (padding columns kept)."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.tokens.device)
+        return TextPrompt(self.tokens[index], self.padding[index], self.class_embedding[index])
+
+    @staticmethod
+    def concat(prompts: list["TextPrompt"]) -> "TextPrompt":
+        """Stack prompts into one batch, padding the shorter texts."""
+        width = max(p.tokens.shape[1] for p in prompts)
+        return TextPrompt(torch.cat([pad_width(p.tokens, width, 0.0) for p in prompts]),
+                          torch.cat([pad_width(p.padding, width, True) for p in prompts]),
+                          torch.cat([p.class_embedding for p in prompts]))
 
 
 class QuickGELU(nn.Module):
@@ -111,8 +149,8 @@ def eos_positions(input_ids: Tensor) -> Tensor:
     return input_ids.argmax(dim=-1)
 
 
-def _l2_normalize(x: Tensor) -> Tensor:
-    """SEEM's normalisation, with its 1e-7 added to the norm."""
+def l2_normalize(x: Tensor) -> Tensor:
+    """SEEM's normalisation, with its 1e-7 added to the norm (text rule, class logits)."""
     return x / (x.norm(dim=-1, keepdim=True) + 1e-7)
 
 
@@ -164,7 +202,7 @@ class LanguageEncoder(nn.Module):
             input_ids = input_ids[:, :length]
             attention_mask = None if attention_mask is None else attention_mask[:, :length]
         x = self.encode_tokens(input_ids, attention_mask)["pooled"] @ self.lang_proj
-        return _l2_normalize(x) if normalize else x
+        return l2_normalize(x) if normalize else x
 
     def token_embeddings(self, texts: Sequence[str]) -> dict[str, Tensor]:
         """Every token and the end token projected, unnormalised (official ``get_text_token_embeddings``)."""
@@ -176,6 +214,15 @@ class LanguageEncoder(nn.Module):
             "token_emb": out["last_hidden_state"] @ self.lang_proj,
             "class_emb": out["pooled"] @ self.lang_proj,
         }
+
+    def text_prompt(self, texts: Sequence[str]) -> TextPrompt:
+        """Grounding tokens of each text, as the official demo builds them (``token_emb`` where the
+        attention mask is 1, i.e. start to end token), and its end-token class embedding."""
+        out = self.token_embeddings(texts)
+        padding = out["attention_mask"] == 0
+        length = int((~padding).sum(dim=1).max())
+        tokens = out["token_emb"][:, :length].masked_fill(padding[:, :length, None], 0.0)
+        return TextPrompt(tokens, padding[:, :length], out["class_emb"])
 
     @torch.no_grad()
     def embed_texts(self, texts: Sequence[str], *, templates: bool, normalize: bool = True) -> Tensor:
@@ -227,7 +274,7 @@ class LanguageEncoder(nn.Module):
 
     def compute_similarity(self, v: Tensor) -> Tensor:
         """Class logits (..., num_classes): ``exp(logit_scale)`` x cosine to the class table."""
-        return self.logit_scale.exp() * _l2_normalize(v) @ self.class_embeddings().t()
+        return self.logit_scale.exp() * l2_normalize(v) @ self.class_embeddings().t()
 
     def _load_or_build_table(self) -> Tensor:
         path = class_table_cache_dir() / f"{self.class_table_key()}.pt"

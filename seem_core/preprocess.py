@@ -17,11 +17,12 @@
 * Normalisation ``(x - mean) / std`` on the 0..255 scale, then zero padding at
   the bottom and right to a multiple of the size divisibility (32 for FocalNet
   models, S for SAM-ViT ones).
-* Masks: bilinear resize of the 0/255 **uint8** mask (uint8 arithmetic, as the
-  demo does), then ``> 0``; padded with False.
+* Masks and sketches: bilinear resize of the **uint8** sketch (0/255 for a
+  mask; strokes may have soft edges) in uint8 arithmetic, as the demo does,
+  then ``> 0``; padded with False.
 * Mask logits: bilinear upsampling to the padded size, crop to the resized
   frame; we then resize bilinearly to the original frame size (the demo stops at
-  the resized frame).
+  the resized frame). The v1 interactive call does the same bicubically.
 """
 from __future__ import annotations
 
@@ -106,26 +107,36 @@ def normalize_and_pad(frame: np.ndarray, mean: Tensor, std: Tensor, padded: tupl
 def resize_masks(masks: np.ndarray | Tensor, geometry: FrameGeometry) -> Tensor:
     """(N, H, W) boolean masks at the original size -> (N, Hp, Wp) at the padded model input.
 
-    The 0/255 uint8 masks are resized bilinearly in uint8 arithmetic and
-    thresholded at > 0, as the official demo does with the reference sketch.
+    The masks become 0/255 sketches and go through :func:`resize_sketches`, as
+    the official demo does with the reference sketch.
     """
     masks = torch.as_tensor(np.asarray(masks))
-    if masks.ndim != 3:
-        raise ValueError(f"expected masks of shape (N, H, W), got {tuple(masks.shape)}")
-    if tuple(masks.shape[-2:]) != geometry.original:
+    return resize_sketches((masks > 0).to(torch.uint8) * 255, geometry)
+
+
+def resize_sketches(sketches: Tensor, geometry: FrameGeometry) -> Tensor:
+    """(N, H, W) uint8 sketches at the original size (0 = not drawn, soft edges allowed) ->
+    (N, Hp, Wp) bool at the padded model input: bilinear resize in uint8 arithmetic, ``> 0``,
+    padded with False (the official demo on its gradio sketch pads)."""
+    if sketches.ndim != 3:
+        raise ValueError(f"expected masks of shape (N, H, W), got {tuple(sketches.shape)}")
+    if tuple(sketches.shape[-2:]) != geometry.original:
         raise ValueError(
-            f"mask size {tuple(masks.shape[-2:])} differs from the frame size {geometry.original}")
-    as_uint8 = (masks > 0).to(torch.uint8) * 255
-    resized = F.interpolate(as_uint8.unsqueeze(1), size=geometry.resized, mode="bilinear") > 0
+            f"mask size {tuple(sketches.shape[-2:])} differs from the frame size {geometry.original}")
+    resized = F.interpolate(sketches.to(torch.uint8).unsqueeze(1), size=geometry.resized, mode="bilinear") > 0
     height, width = geometry.resized
     return F.pad(resized[:, 0], (0, geometry.padded[1] - width, 0, geometry.padded[0] - height))
 
 
-def logits_to_frame(logits: Tensor, geometry: FrameGeometry, to_original: bool = True) -> Tensor:
-    """Stride-4 mask logits (N, h, w) -> logits at the resized (or original) frame size."""
-    up = F.interpolate(logits.unsqueeze(1).float(), size=geometry.padded, mode="bilinear", align_corners=False)
+def logits_to_frame(logits: Tensor, geometry: FrameGeometry, to_original: bool = True,
+                    mode: str = "bilinear") -> Tensor:
+    """Stride-4 mask logits (N, h, w) -> logits at the resized (or original) frame size.
+
+    ``mode``: the demo resizes bilinearly; the official v1 interactive call bicubically.
+    """
+    up = F.interpolate(logits.unsqueeze(1).float(), size=geometry.padded, mode=mode, align_corners=False)
     height, width = geometry.resized
     up = up[..., :height, :width]
     if to_original and geometry.original != geometry.resized:
-        up = F.interpolate(up, size=geometry.original, mode="bilinear", align_corners=False)
+        up = F.interpolate(up, size=geometry.original, mode=mode, align_corners=False)
     return up[:, 0]

@@ -1,13 +1,24 @@
-"""SEEM's visual sampler: turn a reference mask into a referring-image prompt.
+"""SEEM's visual sampler: turn masks into prompt tokens (referring images, strokes, clicks).
 
-Supplementary Algorithm 1 of the SEEM paper, as the official video demo runs it:
+Supplementary Algorithm 1 of the SEEM paper, as the official decoders run it:
 the positive pixels of each (padded) mask are listed row-major as normalised
 coordinates ``(row / padded H, col / padded W)``; at most ``max_points`` of them
-are kept by a random subset (``randperm``); features are read at those points
-by bilinear sampling (``grid_sample``, ``align_corners=True``). The mean of the
-mask-feature samples is the object's visual query; at every decoder level the
+are kept by a random subset; features are read at those points by bilinear
+sampling (``grid_sample``, ``align_corners=True``). The mean of the
+mask-feature samples is the object's query vector; at every decoder level the
 samples of that level's features, times a learned matrix, plus a learned
 positive/negative indicator, are the prompt tokens.
+
+The two official decoders differ only in how the subset is drawn and what an
+empty mask's mean is:
+
+* demo (``seem_demo``, the video path): a ``randperm`` subset, drawn only when
+  there are more than ``max_points`` candidates, in random order; the mean of
+  no points is 0 (``nan_to_num`` of an empty mean).
+* v1 (``seem_v1``, the interactive path): a uniform ``multinomial`` draw
+  without replacement of ``min(max_points, n)`` indices, re-sorted, made even
+  when every candidate is kept (it still consumes random numbers); the mean of
+  no points is -1 in every channel.
 
 Random draws use an explicit ``torch.Generator`` so runs are reproducible. The
 draw order is the official one (the mean query's positives for every mask, then
@@ -58,8 +69,8 @@ class VisualPrompt:
         tokens, padding = [], []
         for level in range(levels):
             width = max(p.tokens[level].shape[1] for p in prompts)
-            tokens.append(torch.cat([_pad_dim1(p.tokens[level], width, 0.0) for p in prompts]))
-            padding.append(torch.cat([_pad_dim1(p.padding[level], width, True) for p in prompts]))
+            tokens.append(torch.cat([pad_width(p.tokens[level], width, 0.0) for p in prompts]))
+            padding.append(torch.cat([pad_width(p.padding[level], width, True) for p in prompts]))
         return VisualPrompt(
             torch.cat([p.query for p in prompts]),
             torch.cat([p.negative_query for p in prompts]),
@@ -68,7 +79,8 @@ class VisualPrompt:
         )
 
 
-def _pad_dim1(x: Tensor, width: int, value) -> Tensor:
+def pad_width(x: Tensor, width: int, value) -> Tensor:
+    """Pad dimension 1 of ``x`` with ``value`` up to ``width`` (token batches of uneven length)."""
     if x.shape[1] == width:
         return x
     pad = x.new_full((x.shape[0], width - x.shape[1], *x.shape[2:]), value)
@@ -76,21 +88,36 @@ def _pad_dim1(x: Tensor, width: int, value) -> Tensor:
 
 
 class PointSampler:
-    """Draws the visual sampler's point subsets from one generator, in call order.
+    """Draws the demo decoder's point subsets (``randperm``) from one generator, in call order.
 
     With ``keep=True`` every draw is also kept in :attr:`draws` (the golden
-    tests compare them with the official run's subsets).
+    tests compare them with the official run's subsets). ``empty_value`` is the
+    query of a mask without points.
     """
+
+    empty_value = 0.0
 
     def __init__(self, generator: torch.Generator | None = None, keep: bool = False):
         self.generator = generator
         self.draws: list[Tensor] | None = [] if keep else None
 
     def __call__(self, mask: Tensor, max_points: int) -> Tensor:
-        points = mask_points(mask, max_points, self.generator)
+        points = self.draw(mask, max_points)
         if self.draws is not None:
             self.draws.append(points)
         return points
+
+    def draw(self, mask: Tensor, max_points: int) -> Tensor:
+        return mask_points(mask, max_points, self.generator)
+
+
+class SortedPointSampler(PointSampler):
+    """The v1 decoder's draws: uniform ``multinomial`` subsets, sorted; an empty mask's query is -1."""
+
+    empty_value = -1.0
+
+    def draw(self, mask: Tensor, max_points: int) -> Tensor:
+        return mask_points_sorted(mask, max_points, self.generator)
 
 
 def mask_points(mask: Tensor, max_points: int, generator: torch.Generator | None) -> Tensor:
@@ -108,6 +135,25 @@ def mask_points(mask: Tensor, max_points: int, generator: torch.Generator | None
         order = torch.randperm(points.shape[0], generator=generator)[:max_points]
         points = points[order.to(points.device)]
     return points
+
+
+def mask_points_sorted(mask: Tensor, max_points: int, generator: torch.Generator | None) -> Tensor:
+    """Like :func:`mask_points`, but the subset is the v1 decoder's: ``multinomial`` over equal
+    probabilities without replacement, ``min(max_points, n)`` indices, sorted ascending.
+
+    The draw happens whenever the mask has a pixel, so the generator advances
+    exactly as the official one does.
+    """
+    height, width = mask.shape[-2:]
+    points = mask.nonzero().to(torch.float32) / torch.tensor(
+        [height, width], dtype=torch.float32, device=mask.device
+    )
+    count = points.shape[0]
+    if count == 0:
+        return points
+    probs = torch.ones(count) / count  # on the CPU, where the generator lives
+    order = torch.multinomial(probs, min(max_points, count), replacement=False, generator=generator)
+    return points[order.sort().values.to(points.device)]
 
 
 def sample_features(features: Tensor, points: list[Tensor]) -> tuple[Tensor, Tensor]:
@@ -132,8 +178,9 @@ def sample_features(features: Tensor, points: list[Tensor]) -> tuple[Tensor, Ten
     return samples.masked_fill(padding.unsqueeze(-1), 0.0), padding
 
 
-def masked_mean(samples: Tensor, padding: Tensor) -> Tensor:
-    """Mean over the non-padded samples of each object; zeros where there are none."""
+def masked_mean(samples: Tensor, padding: Tensor, empty_value: float = 0.0) -> Tensor:
+    """Mean over the non-padded samples of each object; ``empty_value`` where there are none."""
     valid = (~padding).unsqueeze(-1).to(samples.dtype)
-    total = (samples * valid).sum(dim=1)
-    return total / valid.sum(dim=1).clamp(min=1)  # total is 0 where nothing is valid
+    count = valid.sum(dim=1)
+    mean = (samples * valid).sum(dim=1) / count.clamp(min=1)
+    return torch.where(count > 0, mean, torch.full_like(mean, empty_value))

@@ -34,3 +34,45 @@ class CopyStandIn:
     def segment(self, frame, prompt, to_original=True):
         rows = [np.where(self.masks[i], 1.0, -1.0) for i in prompt.query[:, 0].long().tolist()]
         return type("Segmentation", (), {"logits": torch.tensor(np.stack(rows))})()
+
+
+class TextStandIn(CopyStandIn):
+    """Also takes texts: a text finds the pixels of ``found[text]`` from frame ``appears[text]`` on.
+
+    Referring prompts still copy their mask; ``calls`` records, per frame, each object
+    prompt's kinds as (has reference, text or None), to check which prompts were used.
+    """
+
+    def __init__(self, found: dict[str, np.ndarray], appears: dict[str, int] | None = None):
+        super().__init__()
+        self.found, self.appears = found, appears or {}
+        self.calls: list[list[tuple[bool, str | None]]] = []
+
+    def encode_text(self, texts):
+        return TextRows(list(texts))
+
+    def segment_objects(self, frame, objects, generator=None, to_original=True):
+        frame_index = self.frames_seen - 1
+        self.calls.append([(o.reference is not None, o.text.texts[0] if o.text else None) for o in objects])
+        rows = []
+        for prompt in objects:
+            if prompt.reference is not None:  # the referring image chooses the query
+                rows.append(np.where(self.masks[int(prompt.reference.query[0, 0])], 1.0, -1.0))
+            else:
+                text = prompt.text.texts[0]
+                visible = frame_index >= self.appears.get(text, 0)
+                rows.append(np.where(self.found[text] & visible, 1.0, -1.0))
+        return type("Segmentation", (), {"logits": torch.tensor(np.stack(rows))})()
+
+
+class TextRows:
+    """Encoded texts of the stand-in: the strings themselves."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def select(self, rows):
+        return TextRows([self.texts[i] for i in rows])

@@ -23,6 +23,7 @@ from seem_core.checkpoint import load_checkpoint
 from seem_core.decoder import mask_logits
 from seem_core.model import build_model
 from seem_core.segmenter import SEEMSegmenter
+from seem_core.query_selection import embedding_scores
 from seem_core.preprocess import frame_geometry, logits_to_frame, normalize_and_pad, resize_frame, resize_masks
 from seem_core.visual_sampler import PointSampler
 
@@ -155,8 +156,8 @@ def per_frame_outputs(model, frame: dict, prompt, variant: GoldenVariant, stage:
         out[name + "pred_maskembs"] = step.mask_embeddings
         out[name + "pred_pvisuals"] = prompt.query[:, None]
         out[name + "pred_nvisuals"] = prompt.negative_query[:, None]
-    scores = output.match_scores
-    best = output.best_query
+    scores = embedding_scores(output.mask_embeddings, prompt.query)
+    best = scores.argmax(dim=1)
     top2 = scores[0].topk(2).values
     chosen = output.mask_embeddings[0, best]
     logits = logits_to_frame(mask_logits(frame["mask_features"], chosen[None])[:, 0], frame["geometry"],

@@ -24,14 +24,17 @@ def test_the_first_two_lines_are_the_setup_commands():
     assert first[1].startswith("python3 -m venv .venv") and first[1].endswith("python -m pytest")
 
 
-def test_python_api_snippet_runs_as_written(tmp_path, monkeypatch, capsys):
-    (snippet,) = [block for block in blocks("python") if "vos.load(" in block]
-    assert 'MODEL = "seem_tiny_random"' in snippet
+def test_python_snippets_run_as_written(tmp_path, monkeypatch, capsys):
+    snippets = [block for block in blocks("python") if "vos.load(" in block]
+    assert len(snippets) >= 2 and all("seem_tiny_random" in block for block in snippets)
     monkeypatch.chdir(tmp_path)
-    exec(compile(snippet, "README.md", "exec"), {"__name__": "readme"})
+    for n, snippet in enumerate(snippets):
+        exec(compile(snippet, f"README.md python block {n}", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("0 (") and len(printed) > 2  # one line per streamed frame, then the saved track
     assert sorted(p.name for p in (tmp_path / "outputs/api_demo/masks").glob("*.png"))[:1] == ["00000.png"]
+    assert printed[-1] == "[1, 2]"  # the objects named by the text snippet
+    assert len(list((tmp_path / "outputs/text_demo/masks").glob("*.png"))) == 24
 
 
 @pytest.mark.skipif(shutil.which("seem-vos") is None, reason="the seem-vos command is not installed in this environment")

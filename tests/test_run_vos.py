@@ -188,6 +188,40 @@ def test_truncated_video_stops_before_writing_or_keeps_what_decodes_when_allowed
     assert len(masks) == info.value.decoded > 0
 
 
+def test_text_starts_objects_from_words_inline_or_from_a_json_file(clip, tmp_path):
+    from vos.tracker import load
+
+    texts = {1: "the red ball", 2: "the blue square"}
+    path = tmp_path / "texts.json"
+    path.write_text(json.dumps({str(k): v for k, v in texts.items()}))
+    expected = [labels for _, labels in load("seem_tiny_random", device="cpu", short_side=64)
+                .track(clip.frames_dir, text=texts)]
+    for n, value in enumerate([str(path), '{1: "the red ball", 2: "the blue square"}']):
+        out = tmp_path / f"out{n}"
+        summary = run(TINY + [f"input={clip.frames_dir}", f"text={value!r}" if n else f"text={value}",
+                              f"output={out}", "overlay=false"])
+        assert summary.object_ids == [1, 2]
+        for name, labels in zip(summary.names, expected):
+            np.testing.assert_array_equal(read_label_png(out / "masks" / f"{name}.png"), labels)
+        recorded = yaml.safe_load((out / "config.yaml").read_text())
+        assert recorded["text"] == texts and recorded["mask"] is None
+    summary = run(TINY + [f"input={clip.frames_dir}", "text=the red ball", f"output={tmp_path / 'one'}",
+                          "overlay=false"])
+    assert summary.object_ids == [1]
+
+
+def test_bad_texts_are_refused_before_the_output_folder_is_touched(clip, tmp_path):
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{1: ")
+    out = tmp_path / "out"
+    cases = [(f"text={bad_json}", "bad.json: not valid JSON"), (f"text={tmp_path / 'none.json'}", "cannot read"),
+             ("text='{0: \"x\"}'", "outside 1..254"), ("text=''", "non-empty")]
+    for option, message in cases:
+        with pytest.raises(SettingsError, match=message):
+            run(TINY + [f"input={clip.frames_dir}", option, f"output={out}"])
+        assert not out.exists()
+
+
 def test_a_dataset_root_that_is_not_a_dataset_is_named(tmp_path):
     with pytest.raises(Exception, match=str(tmp_path / "nowhere")) as caught:
         run(TINY + ["dataset=davis2017", f"dataset.root={tmp_path / 'nowhere'}", f"output={tmp_path / 'out'}"])

@@ -14,6 +14,14 @@ When an object has several prompts, its mask logits are averaged (a vote in
 logit space). The per-object logits then become one label map by
 :func:`label_map`. Objects can join at any frame (from an annotation of that
 frame) and leave at any frame (:meth:`Propagator.step` ``removed``).
+
+Objects named by a text (SEEM's grounding) join on the frame that gives the
+text: until they are found, the text alone prompts them (its best-matching
+query's mask); the first frame where they get pixels turns that mask into
+their referring prompt, as an annotation would. An object with both a mask
+and a text, or any text object with ``text_every_frame``, keeps the text as a
+second prompt on every frame; SEEM's own order then decides which query is
+taken: the referring image's best match (the text acts through attention).
 """
 from __future__ import annotations
 
@@ -24,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seem_core.language import TextPrompt
+from seem_core.segmenter import ObjectPrompt
 from seem_core.visual_sampler import VisualPrompt
 from .errors import SettingsError
 from .masks import object_ids, split_objects
@@ -39,15 +49,21 @@ class Segmenter(Protocol):
 
     def segment(self, frame: Any, prompt: VisualPrompt, to_original: bool = True) -> Any: ...
 
+    def segment_objects(self, frame: Any, objects: list[ObjectPrompt], generator: torch.Generator | None = None,
+                        to_original: bool = True) -> Any:
+        """Only needed for text prompts."""
+
 
 @dataclass(frozen=True)
 class PropagationConfig:
     """``memory``: a key of :data:`MEMORY_STRATEGIES`; ``threshold``: background threshold on
-    mask logits (0.0 = probability 0.5); ``seed``: seeds the visual sampler's point subsets."""
+    mask logits (0.0 = probability 0.5); ``seed``: seeds the visual sampler's point subsets;
+    ``text_every_frame``: objects started from a text keep it as a prompt on every frame."""
 
     memory: str = "first"
     threshold: float = 0.0
     seed: int = 0
+    text_every_frame: bool = False
 
     def __post_init__(self) -> None:
         if self.memory not in MEMORY_STRATEGIES:
@@ -179,18 +195,30 @@ class Propagator:
         # copied from that frame's annotation.
         self.logits: Tensor | None = None
         self._references: Prompts | None = None
+        self._texts: dict[int, TextPrompt] = {}  # objects whose text is a prompt on every frame
+        self._unfound: dict[int, TextPrompt] = {}  # text objects without pixels yet: the text alone prompts them
 
     def step(self, frame: np.ndarray, annotation: np.ndarray | None = None,
-             removed: list[int] | tuple[int, ...] = ()) -> np.ndarray:
+             removed: list[int] | tuple[int, ...] = (), texts: dict[int, TextPrompt] | None = None) -> np.ndarray:
         """Label map (H, W) uint8 of one frame; the first frame must bring at least one object.
 
-        ``removed`` ids stop being tracked from this frame on.
+        ``removed`` ids stop being tracked from this frame on; ``texts`` (one encoded
+        text per object id) start objects from words, or add the text to an object
+        annotated on this frame.
         """
         height, width = frame.shape[:2]
         self._remove([i for i in removed if i in self.ids])
         new_ids = self._new_ids(annotation, (height, width))
-        if not self.ids and not new_ids:
-            raise ValueError("nothing to track: the first frame needs an annotation with at least one object")
+        texts = {i: t for i, t in (texts or {}).items() if i not in self.ids}
+        text_only = [i for i in texts if i not in new_ids]
+        if not self.ids and not new_ids and not text_only:
+            raise ValueError("nothing to track: the first frame needs an annotation or a text with at least one "
+                             "object")
+        for object_id, text in texts.items():
+            if object_id in new_ids or self.config.text_every_frame:
+                self._texts[object_id] = text
+        self._unfound.update({i: texts[i] for i in text_only})
+        self.ids.extend(text_only)
         encoded = self.segmenter.encode_frame(frame)
         logits = self._predict(encoded, (height, width))
         if new_ids:
@@ -200,6 +228,7 @@ class Propagator:
             self._add_objects(encoded, new_ids, new_masks)
         self.logits = logits
         labels = label_map(logits, self.ids, self.config.threshold)
+        self._found(encoded, labels)
         if self.ids:
             self.memory.observe(self.segmenter, encoded, split_objects(labels, self.ids), self.ids, self.generator)
         return labels
@@ -213,10 +242,34 @@ class Propagator:
 
     def _predict(self, encoded: Any, size: tuple[int, int]) -> Tensor:
         prompts = Prompts.concat([self._references, self.memory.extra()])
-        if prompts is None:
+        if prompts is None and not self._unfound:
             return torch.zeros((0, *size))
+        if self._texts or self._unfound:
+            return self._predict_with_texts(encoded, prompts)
         logits = self.segmenter.segment(encoded, prompts.prompt).logits
         return fuse_by_owner(logits, prompts.owners, self.ids)
+
+    def _predict_with_texts(self, encoded: Any, prompts: Prompts | None) -> Tensor:
+        """Every referring prompt with its object's text (when it keeps one), and the unfound texts alone."""
+        objects, owners = [], []
+        for row, owner in enumerate(prompts.owners.tolist() if prompts is not None else []):
+            objects.append(ObjectPrompt(reference=prompts.prompt.select([row]), text=self._texts.get(owner)))
+            owners.append(owner)
+        for owner, text in self._unfound.items():
+            objects.append(ObjectPrompt(text=text))
+            owners.append(owner)
+        logits = self.segmenter.segment_objects(encoded, objects, generator=self.generator).logits
+        return fuse_by_owner(logits, torch.tensor(owners, dtype=torch.long), self.ids)
+
+    def _found(self, encoded: Any, labels: np.ndarray) -> None:
+        """Text objects that got pixels on this frame: their mask becomes their referring prompt."""
+        found = [i for i in self._unfound if (labels == i).any()]
+        if not found:
+            return
+        prompt = self.segmenter.encode_reference(encoded, split_objects(labels, found), generator=self.generator)
+        self._references = Prompts.concat([self._references, Prompts(prompt, torch.tensor(found, dtype=torch.long))])
+        for object_id in found:
+            del self._unfound[object_id]
 
     def _add_objects(self, encoded: Any, ids: list[int], masks: np.ndarray) -> None:
         prompt = self.segmenter.encode_reference(encoded, masks, generator=self.generator)
@@ -226,6 +279,10 @@ class Propagator:
     def _remove(self, ids: list[int]) -> None:
         if not ids:
             return
-        self._references = self._references.without(ids)
+        if self._references is not None:
+            self._references = self._references.without(ids)
+        for object_id in ids:
+            self._texts.pop(object_id, None)
+            self._unfound.pop(object_id, None)
         self.memory.forget(ids)
         self.ids = [i for i in self.ids if i not in ids]

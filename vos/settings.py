@@ -9,18 +9,21 @@ descriptions live once, as comments in the YAML files; ``--help`` is made from t
 from __future__ import annotations
 
 import importlib.resources
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+import yaml
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from seem_core.segmenter import check_precision
 from .errors import SettingsError
 from .models import model_names
 from .propagate import MEMORY_STRATEGIES, PropagationConfig
+from .tracker import text_items
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -43,6 +46,7 @@ class RunSettings:
     overwrite: bool
     input: Path | None
     mask: Path | None
+    text: dict[int, str] | None  # object id -> text
     ground_truth: Path | None
     dataset: DatasetSettings | None
     model: dict[str, Any]  # the model node: checkpoint, config, architecture
@@ -82,7 +86,8 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
     except ValueError as err:
         raise SettingsError(f"precision={precision}: {err}") from None
     memory = reader.choice("propagation.memory", tuple(MEMORY_STRATEGIES))
-    propagation = PropagationConfig(memory, reader.number("propagation.threshold"), reader.integer("propagation.seed"))
+    propagation = PropagationConfig(memory, reader.number("propagation.threshold"), reader.integer("propagation.seed"),
+                                    reader.flag("propagation.text_every_frame"))
     model = reader.node("model")
     if not isinstance(model.get("checkpoint"), str) or not model["checkpoint"]:
         raise SettingsError("model.checkpoint is required: a local path, a released file name or hf://owner/repo/file")
@@ -93,6 +98,7 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
         overwrite=reader.flag("overwrite"),
         input=reader.path("input"),
         mask=reader.path("mask"),
+        text=reader.texts("text", reader.integer("max_objects", minimum=1, maximum=254)),
         ground_truth=reader.path("ground_truth"),
         dataset=_dataset(reader, dataset_name) if cfg.get("dataset") is not None else None,
         model=model,
@@ -168,6 +174,36 @@ class _Reader:
     def path(self, key: str) -> Path | None:
         value = self.value(key)
         return None if value is None else absolute(value)
+
+    def texts(self, key: str, max_objects: int) -> dict[int, str] | None:
+        """A text (object 1), ``{id: text, ...}`` written inline (YAML/JSON flow mapping), or a ``.json`` file of one."""
+        value = self._raw_texts(key)
+        return None if value is None else text_items(value, max_objects) or None
+
+    def _raw_texts(self, key: str) -> Any:
+        value = self.value(key)
+        if value is None:
+            return None
+        if isinstance(value, DictConfig):
+            return OmegaConf.to_container(value)
+        if not isinstance(value, str):
+            raise SettingsError(f"{key} must be a text, {{id: text}} or a .json file, got {value!r}")
+        if value.endswith(".json"):
+            path = absolute(value)
+            try:
+                value = path.read_text()
+            except OSError as err:
+                raise SettingsError(f"{key}={path}: cannot read it ({err.strerror})") from None
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as err:
+                raise SettingsError(f"{key}={path}: not valid JSON ({err})") from None
+        if value.lstrip().startswith("{"):
+            try:
+                return yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise SettingsError(f"{key}: {value!r} is not an {{id: text}} mapping") from None
+        return value
 
     def flag(self, key: str) -> bool:
         value = self.value(key)

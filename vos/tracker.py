@@ -11,6 +11,10 @@ any iterable of them (streamed: never held whole). Annotations are label maps (a
 path or an array; see :mod:`vos.masks` for what values mean), for the first frame or,
 as ``{frame_index: mask}``, for any frames where objects appear; ``removed`` stops
 tracking objects from a frame on. Frame indices count the frames after ``stride``.
+
+``text="the black swan"`` (object 1) or ``text={1: "the rider", 2: "the bike"}`` starts
+objects from words instead of masks (see :mod:`vos.propagate` for the rule); given with
+a mask for the same id, the mask is the referring image and the text joins it on every frame.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 TRACK_RECORD = ".track.json"
 
 Annotation = str | os.PathLike | np.ndarray
+Texts = str | Mapping[int, str]
 
 
 @dataclass
@@ -101,12 +106,15 @@ class Track:
     annotations: dict[int, np.ndarray]
     removed: dict[int, list[int]] = field(default_factory=dict)
     logits: bool = False
+    texts: dict[int, str] = field(default_factory=dict)  # first-frame texts by object id
 
     def __iter__(self) -> Iterator[TrackedFrame]:
         propagator = Propagator(self.tracker.segmenter, self.tracker.propagation)
         names = getattr(self.frames, "names", None)
+        encoded = encode_texts(self.tracker.segmenter, self.texts)
         for index, frame in enumerate(self.frames):
-            labels = propagator.step(np.asarray(frame), self.annotations.get(index), self.removed.get(index, ()))
+            labels = propagator.step(np.asarray(frame), self.annotations.get(index), self.removed.get(index, ()),
+                                     encoded if index == 0 else None)
             logits = propagator.logits.numpy() if self.logits else None
             yield TrackedFrame(index, names[index] if names else f"{index:05d}", labels, list(propagator.ids), logits)
 
@@ -116,6 +124,7 @@ class Track:
             "video": video_identity(self.frames),
             "annotations": {str(i): digest(a) for i, a in sorted(self.annotations.items())},
             "removed": {str(i): ids for i, ids in sorted(self.removed.items())},
+            **({"texts": {str(i): t for i, t in sorted(self.texts.items())}} if self.texts else {}),
             "model": self.tracker.description,
             "propagation": vars(self.tracker.propagation),
         })
@@ -186,30 +195,78 @@ class Tracker:
         self.propagation = propagation or PropagationConfig()
         self.description = dict(description or {})
 
-    def track(self, video: Any, masks: Annotation | Mapping[int, Annotation], *, stride: int = 1,
+    def track(self, video: Any, masks: Annotation | Mapping[int, Annotation] | None = None, *,
+              text: Texts | None = None, stride: int = 1,
               max_frames: int | None = None, removed: Mapping[int, Iterable[int]] | None = None,
               logits: bool = False, max_objects: int = DEFAULT_MAX_OBJECTS,
               allow_truncated: bool = False) -> Track:
-        """Prepare tracking ``video`` from ``masks``; nothing runs until it is iterated or saved.
+        """Prepare tracking ``video`` from ``masks`` and/or ``text``; nothing runs until it is iterated or saved.
 
         The video is opened, checked end to end when it is a file (a truncated video is an
-        error unless ``allow_truncated``), and every annotation is read and checked against
-        the frame size here, so bad input fails before any work.
+        error unless ``allow_truncated``), every annotation is read and checked against
+        the frame size, and the texts are checked (and the model's ability to take them)
+        here, so bad input fails before any work.
         """
+        texts = text_items(text, max_objects)
+        if texts:
+            check_text_support(self.segmenter)
         frames = open_video_input(video, stride, max_frames, allow_truncated)
         annotations = {index: load_annotation(mask, frames.size, max_objects, f"masks[{index}]")
                        for index, mask in annotation_items(masks).items()}
-        if 0 not in annotations or not object_ids(annotations[0]):
-            raise SettingsError("masks: the first frame (index 0) needs an annotation with at least one object")
+        if not texts and (0 not in annotations or not object_ids(annotations[0])):
+            raise SettingsError("masks: the first frame (index 0) needs an annotation with at least one object "
+                                "(or give text=)")
         length = len(frames) if isinstance(frames, FrameSource) else None
         late = [i for i in list(annotations) + list(removed or {}) if i < 0 or (length is not None and i >= length)]
         if late:
             raise SettingsError(f"masks/removed: frame index {late[0]} is outside the video's {length} frames")
         removed = {int(i): [int(k) for k in ids] for i, ids in (removed or {}).items()}
-        return Track(self, frames, annotations, removed, logits)
+        return Track(self, frames, annotations, removed, logits, texts)
 
 
-def annotation_items(masks: Annotation | Mapping[int, Annotation]) -> dict[int, Annotation]:
+def text_items(text: Texts | None, max_objects: int) -> dict[int, str]:
+    """``text`` as {object id: text}: one string is object 1."""
+    if text is None:
+        return {}
+    items = {1: text} if isinstance(text, str) else text
+    if not isinstance(items, Mapping) or not items:
+        raise SettingsError(f"text: expected a string or a non-empty {{object id: text}} mapping, got {text!r}")
+    texts = {}
+    for key, value in items.items():
+        try:
+            object_id = int(key)
+        except (TypeError, ValueError):
+            raise SettingsError(f"text: object id {key!r} is not an integer") from None
+        if not 1 <= object_id <= 254:
+            raise SettingsError(f"text: object id {object_id} is outside 1..254")
+        if not isinstance(value, str) or not value.strip():
+            raise SettingsError(f"text: object {object_id} needs a non-empty string, got {value!r}")
+        texts[object_id] = value
+    if len(texts) > max_objects:
+        raise SettingsError(f"text: {len(texts)} objects, more than max_objects={max_objects}")
+    return texts
+
+
+def check_text_support(segmenter: Segmenter) -> None:
+    """Refuse, before any work, a segmenter that cannot take text prompts."""
+    if not callable(getattr(segmenter, "encode_text", None)):
+        raise SettingsError(f"text: {type(segmenter).__name__} cannot take text prompts")
+    model = getattr(segmenter, "model", None)
+    if model is not None:
+        model.check_text_prompts()  # ConfigError for a model whose text path cannot work
+
+
+def encode_texts(segmenter: Segmenter, texts: dict[int, str]) -> dict[int, Any]:
+    """One text-encoder pass for all of a video's texts: {object id: its prompt}."""
+    if not texts:
+        return {}
+    encoded = segmenter.encode_text(list(texts.values()))
+    return {object_id: encoded.select([row]) for row, object_id in enumerate(texts)}
+
+
+def annotation_items(masks: Annotation | Mapping[int, Annotation] | None) -> dict[int, Annotation]:
+    if masks is None:
+        return {}
     if isinstance(masks, Mapping):
         return {int(index): mask for index, mask in masks.items()}
     return {0: masks}
@@ -251,7 +308,8 @@ def as_json(value: Any) -> Any:
 
 def load(model: str | os.PathLike | Mapping[str, Any] = "seem_focalt", checkpoint: str | os.PathLike | None = None,
          *, device: str = "auto", precision: str = "fp32", short_side: int = 512, memory: str = "first",
-         threshold: float = 0.0, seed: int = 0, checkpoint_option: str = "checkpoint") -> Tracker:
+         threshold: float = 0.0, seed: int = 0, text_every_frame: bool = False,
+         checkpoint_option: str = "checkpoint") -> Tracker:
     """A :class:`Tracker` for a registry model (``vos.model_names()``), a model file or node, or an
     official SEEM YAML with ``checkpoint``; the checkpoint defaults to the model's released file.
 
@@ -263,7 +321,7 @@ def load(model: str | os.PathLike | Mapping[str, Any] = "seem_focalt", checkpoin
     from .models import ModelSpec, load_segmenter, model_spec, resolved_checkpoint
     from .settings import resolve_device
 
-    propagation = PropagationConfig(memory, threshold, seed)
+    propagation = PropagationConfig(memory, threshold, seed, text_every_frame)
     device = resolve_device(device)
     try:
         check_precision(torch.device(device), precision)
