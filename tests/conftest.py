@@ -91,6 +91,13 @@ class GoldenVariant:
 
         return torch.load(self.path / "io.pt", map_location="cpu", weights_only=True)
 
+    @functools.cached_property
+    def io_prompts(self) -> dict[str, Any]:
+        """``io_prompts.pt``: the image demo's text and stroke calls (README_prompts.md), where recorded."""
+        import torch
+
+        return torch.load(self.path / "io_prompts.pt", map_location="cpu", weights_only=True)
+
     def state_dict_of(self, prefix: str) -> dict[str, Any]:
         """The sub-dict under ``prefix`` (e.g. ``"backbone."``), prefix stripped."""
         return {k[len(prefix):]: v for k, v in self.state_dict.items() if k.startswith(prefix)}
@@ -166,14 +173,17 @@ def is_diagnostic(key: str) -> bool:
     return key.endswith(DIAGNOSTIC_SUFFIXES)
 
 
-def compare_stage(variant: GoldenVariant, prefix: str, produced: dict[str, Any], **tolerance) -> None:
+def compare_stage(variant: GoldenVariant, prefix: str, produced: dict[str, Any],
+                  recorded: dict[str, Any] | None = None, **tolerance) -> None:
     """Compare every golden tensor whose key starts with ``prefix`` against ``produced``.
 
-    ``produced`` maps the key suffix (after ``prefix``) to our tensor. The golden
+    ``produced`` maps the key suffix (after ``prefix``) to our tensor; ``recorded``
+    is the golden file's tensors (default: the variant's ``io.pt``). The golden
     keys under ``prefix`` (diagnostic counts aside) and the produced keys must be
     the same set, so a stored tensor of an implemented stage cannot go uncompared.
     """
-    expected = {k[len(prefix):]: v for k, v in variant.io.items() if k.startswith(prefix) and not is_diagnostic(k)}
+    recorded = variant.io if recorded is None else recorded
+    expected = {k[len(prefix):]: v for k, v in recorded.items() if k.startswith(prefix) and not is_diagnostic(k)}
     assert expected, f"{variant.name}: no golden tensor under {prefix!r}"
     missing = sorted(set(expected) - set(produced))
     extra = sorted(set(produced) - set(expected))
