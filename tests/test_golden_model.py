@@ -11,7 +11,7 @@ golden inputs.
 Demo-architecture variants are compared end to end. For v1 variants the official
 code has no video path (golden README 7.5): their backbone, pixel decoder,
 decoder inputs and preprocessing are compared; the recorded interactive-path
-tensors are listed in ``V1_INTERACTIVE_ONLY`` with the reason.
+tensors (``V1_INTERACTIVE``) are compared by tests/test_golden_interactive.py.
 """
 from __future__ import annotations
 
@@ -30,9 +30,10 @@ from seem_core.visual_sampler import PointSampler
 # Golden README 9: final masks are compared where the logit is clearly away from 0.
 MASK_MARGIN = 1e-4
 
-# Recorded only by the official v1 interactive call, which is not the video path.
-V1_INTERACTIVE_ONLY = ("ref.rand_sample_out.", "ref.out.", "f2.rand_sample_out.", "f2.query_rand_idx.",
-                       "f2.spatial_pre.", "f2.spatial.", "f2.interactive_single.", "f2.spatial_query_pos_mask.")
+# Recorded by the official v1 interactive call (v1 variants have no video path): compared by
+# tests/test_golden_interactive.py.
+V1_INTERACTIVE = ("ref.rand_sample_out.", "ref.out.", "f2.spatial_query_pos_mask.", "f2.rand_sample_out.",
+                  "f2.query_rand_idx.", "f2.spatial_pre.", "f2.spatial.", "f2.interactive_single.")
 # Inputs, not outputs.
 INPUTS = ("input.",)
 # Checked by the language tests (tests/test_golden_language.py).
@@ -182,8 +183,8 @@ def per_frame_outputs(model, frame: dict, prompt, variant: GoldenVariant, stage:
 def test_golden_every_recorded_tensor_has_a_stage(golden_variant: GoldenVariant) -> None:
     """Each recorded tensor is compared by the chain test, or is listed here with the reason it is not."""
     keys = set(golden_variant.io)
-    skipped = INPUTS + LANGUAGE + (() if is_demo(golden_variant) else V1_INTERACTIVE_ONLY)
-    compared = ("ref.", "f1.", "f2.") if is_demo(golden_variant) else V1_COMPARED
+    skipped = INPUTS + LANGUAGE
+    compared = ("ref.", "f1.", "f2.") if is_demo(golden_variant) else V1_COMPARED + V1_INTERACTIVE
     uncovered = sorted(k for k in keys
                        if not k.startswith(skipped) and not k.startswith(compared) and not is_diagnostic(k))
     assert not uncovered, f"{golden_variant.name}: recorded tensors no test compares: {uncovered}"
