@@ -30,6 +30,7 @@ from eval.datasets import DavisLayout
 from eval.files import MaskFileError
 from seem_core.checkpoint import CheckpointError, CheckpointNotFoundError
 from seem_core.config import ConfigError
+from seem_core.spatial_prompts import PromptError
 from vos.benchmark import run_benchmark
 from vos.errors import SettingsError
 from vos.frames import FrameSourceError
@@ -39,7 +40,7 @@ from vos.single_video import check_ground_truth, mean_jf, segment_video
 from vos.tracker import Track, Tracker, load
 
 USER_ERRORS = (CheckpointNotFoundError, CheckpointError, ConfigError, EvaluationError, FrameSourceError,
-               MaskFileError, OutputDirError, SettingsError)
+               MaskFileError, OutputDirError, PromptError, SettingsError)
 CHECKPOINT_OPTION = "model.checkpoint"
 DEMO_CLIP_SUBDIR = "clip"
 
@@ -63,6 +64,7 @@ def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
         config.update(dataset=dataset, evaluate=settings.evaluate)
     else:
         config.update(input=str(settings.input), mask=settings.mask and str(settings.mask), text=settings.text,
+                      prompts=settings.prompts and str(settings.prompts),
                       ground_truth=settings.ground_truth and str(settings.ground_truth), overlay=settings.overlay)
     config.update(device=settings.device, precision=settings.precision, short_side=settings.short_side,
                   stride=settings.stride, max_frames=settings.max_frames, max_objects=settings.max_objects,
@@ -91,9 +93,9 @@ def run_video(settings: RunSettings, tracker: Tracker):
         make_demo_clip(clip.root)  # in the claimed folder
         track = _track(settings, tracker)
     else:
-        if settings.mask is None and settings.text is None:
+        if settings.mask is None and settings.text is None and settings.prompts is None:
             raise SettingsError("input is set but mask is not: give mask=<label PNG of the first frame> "
-                                "(or text=<what to segment>)")
+                                "(or text=<what to segment>, or prompts=<clicks JSON file>)")
         track = _track(settings, tracker)  # opens and checks the video and the mask
         if settings.ground_truth is not None:
             check_ground_truth(settings.ground_truth, track)
@@ -109,7 +111,8 @@ def run_video(settings: RunSettings, tracker: Tracker):
 
 
 def _track(settings: RunSettings, tracker: Tracker) -> Track:
-    return tracker.track(settings.input, settings.mask, text=settings.text, stride=settings.stride,
+    return tracker.track(settings.input, settings.mask, text=settings.text, prompts=settings.prompts,
+                         stride=settings.stride,
                          max_frames=settings.max_frames, max_objects=settings.max_objects,
                          allow_truncated=settings.allow_truncated)
 
@@ -117,7 +120,7 @@ def _track(settings: RunSettings, tracker: Tracker) -> Track:
 def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
     from dataclasses import replace
 
-    return replace(settings, input=clip.frames_dir, mask=clip.first_mask,
+    return replace(settings, input=clip.frames_dir, mask=None if settings.prompts else clip.first_mask,
                    ground_truth=settings.ground_truth or clip.annotations_dir)
 
 
@@ -126,6 +129,9 @@ def run_dataset(settings: RunSettings, tracker: Tracker):
     if settings.text is not None:
         raise SettingsError("text: a benchmark takes its objects from the dataset's annotations; referring-"
                             "expression datasets (Ref-YouTube-VOS, Ref-DAVIS17) are not supported yet")
+    if settings.prompts is not None:
+        raise SettingsError("prompts: a benchmark takes its objects from the dataset's annotations; run one "
+                            "sequence with input=<its frame folder> prompts=<file> instead")
     layout = DavisLayout(spec.root, year=spec.year, split=spec.split, resolution=spec.resolution)
     layout.check()  # a wrong root, split or resolution fails before anything is written
     prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)

@@ -76,3 +76,22 @@ class TextRows:
 
     def select(self, rows):
         return TextRows([self.texts[i] for i in rows])
+
+
+class SpatialStandIn(CopyStandIn):
+    """Also takes spatial prompts: the object is what the prompt draws (box, stroke, mask), or its
+    reference's mask when the prompt has no positive part, plus a 3x3 square at each positive click,
+    minus a 3x3 square at each negative click."""
+
+    def segment_objects(self, frame, objects, generator=None, to_original=True):
+        rows = []
+        for prompt in objects:
+            spatial = prompt.spatial
+            region = spatial.positive.numpy() > 0
+            if not spatial.has_positive and prompt.reference is not None:
+                region = self.masks[int(prompt.reference.query[0, 0])].copy()
+            for (x, y), positive in zip(spatial.points.tolist(), spatial.labels.tolist()):
+                row, col = int(y), int(x)
+                region[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2] = positive
+            rows.append(np.where(region, 1.0, -1.0))
+        return type("Segmentation", (), {"logits": torch.tensor(np.stack(rows))})()

@@ -26,14 +26,15 @@ def test_the_first_two_lines_are_the_setup_commands():
 
 def test_python_snippets_run_as_written(tmp_path, monkeypatch, capsys):
     snippets = [block for block in blocks("python") if "vos.load(" in block]
-    assert len(snippets) >= 2 and all("seem_tiny_random" in block for block in snippets)
+    assert len(snippets) >= 3 and all("seem_tiny_random" in block for block in snippets)
     monkeypatch.chdir(tmp_path)
     for n, snippet in enumerate(snippets):
         exec(compile(snippet, f"README.md python block {n}", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("0 (") and len(printed) > 2  # one line per streamed frame, then the saved track
     assert sorted(p.name for p in (tmp_path / "outputs/api_demo/masks").glob("*.png"))[:1] == ["00000.png"]
-    assert printed[-1] == "[1, 2]"  # the objects named by the text snippet
+    assert printed[-2] == "[1, 2]"  # the objects named by the text snippet
+    assert printed[-1] == "12 [1]"  # the interactive snippet: propagation from the correction, object 2 removed
     assert len(list((tmp_path / "outputs/text_demo/masks").glob("*.png"))) == 24
 
 

@@ -222,6 +222,29 @@ def test_bad_texts_are_refused_before_the_output_folder_is_touched(clip, tmp_pat
         assert not out.exists()
 
 
+def test_prompts_file_on_a_davis_sequence(davis_root, tmp_path):
+    frames = davis_root / "JPEGImages" / "480p" / "blackswan"
+    truth = read_label_png(davis_root / "Annotations" / "480p" / "blackswan" / "00000.png")
+    rows, cols = np.nonzero(truth)
+    prompts = tmp_path / "clicks.json"
+    prompts.write_text(json.dumps([
+        {"object": 1, "frame": 0, "box": [int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())]},
+        {"object": 1, "frame": 2, "points": [[int(cols.mean()), int(rows.mean())]], "labels": [1]},
+    ]))
+    out = tmp_path / "out"
+    summary = run(TINY + [f"input={frames}", f"prompts={prompts}", "max_frames=3", f"output={out}", "overlay=false",
+                          f"ground_truth={davis_root / 'Annotations' / '480p' / 'blackswan'}"])
+    assert summary.names == ["00000", "00001", "00002"] and summary.object_ids == [1]
+    assert read_label_png(out / "masks" / "00000.png")[int(rows.mean()), int(cols.mean())] in (0, 1)
+    recorded = yaml.safe_load((out / "config.yaml").read_text())
+    assert recorded["prompts"] == str(prompts) and recorded["mask"] is None
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"object": 1, "frame": 0, "points": [[5000, 1]], "labels": [1]}]')
+    with pytest.raises(SettingsError, match=r"bad.json: prompt 0 .*outside the 854x480 frame"):
+        run(TINY + [f"input={frames}", f"prompts={bad}", f"output={tmp_path / 'out2'}"])
+    assert not (tmp_path / "out2").exists()
+
+
 def test_a_dataset_root_that_is_not_a_dataset_is_named(tmp_path):
     with pytest.raises(Exception, match=str(tmp_path / "nowhere")) as caught:
         run(TINY + ["dataset=davis2017", f"dataset.root={tmp_path / 'nowhere'}", f"output={tmp_path / 'out'}"])

@@ -47,6 +47,7 @@ class RunSettings:
     input: Path | None
     mask: Path | None
     text: dict[int, str] | None  # object id -> text
+    prompts: Path | None  # JSON file of clicks/boxes/strokes (vos.interactive.read_prompts)
     ground_truth: Path | None
     dataset: DatasetSettings | None
     model: dict[str, Any]  # the model node: checkpoint, config, architecture
@@ -99,6 +100,7 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
         input=reader.path("input"),
         mask=reader.path("mask"),
         text=reader.texts("text", reader.integer("max_objects", minimum=1, maximum=254)),
+        prompts=reader.path("prompts"),
         ground_truth=reader.path("ground_truth"),
         dataset=_dataset(reader, dataset_name) if cfg.get("dataset") is not None else None,
         model=model,

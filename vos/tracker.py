@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from .errors import SettingsError
 from .frames import FrameSource, as_frame_source
+from .interactive import FramePrompt, InteractiveSession, check_prompts, read_prompts
 from .masks import DEFAULT_MAX_OBJECTS, as_annotation, object_ids, read_annotation, write_mask
 from .outputs import OutputDirError, read_record, write_json
 from .propagate import PropagationConfig, Propagator, Segmenter
@@ -155,6 +156,32 @@ class Track:
         return SavedTrack(directory, names, sorted(ids), resumed=False)
 
 
+@dataclass
+class PromptedTrack(Track):
+    """A track started from clicks, boxes and strokes on any frames (an :class:`InteractiveSession` run once).
+
+    Every prompt is applied first (a prompt on a later frame corrects the object from there
+    on), then the video is propagated forward from the first prompted frame; frames before
+    it are empty.
+    """
+
+    prompts: list[FramePrompt] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[TrackedFrame]:
+        session = InteractiveSession(self.tracker.segmenter, self.frames, self.tracker.propagation)
+        for prompt in sorted(self.prompts, key=lambda p: p.frame):
+            prompt.apply(session)
+        names = self.frames.names
+        first = session.prompted_frames[0]
+        for index in range(first):
+            yield TrackedFrame(index, names[index], np.zeros(self.frames.size, np.uint8), [])
+        for index, labels in session.propagate(first):
+            yield TrackedFrame(index, names[index], labels, session.object_ids)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**super().fingerprint(), "prompts": as_json([p.record() for p in self.prompts])}
+
+
 def check_claimable(directory: Path, record: dict | None, fingerprint: dict, overwrite: bool) -> None:
     """Refuse a folder that holds another track, or files no track of ours wrote, unless ``overwrite``."""
     if directory.exists() and not directory.is_dir():
@@ -196,7 +223,7 @@ class Tracker:
         self.description = dict(description or {})
 
     def track(self, video: Any, masks: Annotation | Mapping[int, Annotation] | None = None, *,
-              text: Texts | None = None, stride: int = 1,
+              text: Texts | None = None, prompts: Any = None, stride: int = 1,
               max_frames: int | None = None, removed: Mapping[int, Iterable[int]] | None = None,
               logits: bool = False, max_objects: int = DEFAULT_MAX_OBJECTS,
               allow_truncated: bool = False) -> Track:
@@ -210,6 +237,16 @@ class Tracker:
         texts = text_items(text, max_objects)
         if texts:
             check_text_support(self.segmenter)
+        if prompts is not None:
+            if masks is not None or texts:
+                raise SettingsError("prompts: give clicks/boxes/strokes (prompts) or masks/text, not both")
+            where = str(prompts) if isinstance(prompts, (str, os.PathLike)) else "prompts"
+            frame_prompts = read_prompts(prompts, where)
+            frames = open_video_input(video, stride, max_frames, allow_truncated)
+            if not isinstance(frames, FrameSource):
+                raise SettingsError("video: prompts need random access to frames: pass a path or an array")
+            check_prompts(frame_prompts, frames, where)
+            return PromptedTrack(self, frames, {}, {}, logits, {}, frame_prompts)
         frames = open_video_input(video, stride, max_frames, allow_truncated)
         annotations = {index: load_annotation(mask, frames.size, max_objects, f"masks[{index}]")
                        for index, mask in annotation_items(masks).items()}
@@ -222,6 +259,12 @@ class Tracker:
             raise SettingsError(f"masks/removed: frame index {late[0]} is outside the video's {length} frames")
         removed = {int(i): [int(k) for k in ids] for i, ids in (removed or {}).items()}
         return Track(self, frames, annotations, removed, logits, texts)
+
+    def session(self, video: Any, *, stride: int = 1, max_frames: int | None = None,
+                allow_truncated: bool = False) -> InteractiveSession:
+        """An interactive session on ``video`` (:mod:`vos.interactive`): prompts on any frame, propagation."""
+        frames = open_video_input(video, stride, max_frames, allow_truncated)
+        return InteractiveSession(self.segmenter, frames, self.propagation)
 
 
 def text_items(text: Texts | None, max_objects: int) -> dict[int, str]:
