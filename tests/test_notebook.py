@@ -56,7 +56,9 @@ def test_notebook_runs_on_the_demo_clip(tmp_path, monkeypatch):
     for object_id in (1, 2, 3):
         assert f"object {object_id}: J" in printed
     pictures = [output for cell in code_cells for output in cell.outputs if "image/png" in output.get("data", {})]
-    assert len(pictures) == 5  # clip grid, prediction grid, J/F plot, two track plots
+    # clip grid, prediction grid, J/F plot, two track plots, the correction's before/after and its J/F plot
+    assert len(pictures) == 7
+    assert "click at (x, y)" in printed and "before" in printed and "after" in printed
     videos = [output for cell in code_cells for output in cell.outputs if "<video" in output.get("data", {}).get("text/html", "")]
     assert len(videos) == 1
     assert len(list((tmp_path / "out" / "run" / "masks").glob("*.png"))) == NUM_FRAMES
