@@ -61,6 +61,15 @@ def predictions_dir() -> Path:
     return require_path(DATA_DIR / "predictions", "DAVIS reference predictions")
 
 
+def load_normal_tensors(path: Path) -> dict[str, Any]:
+    """A tensor file loaded outside inference mode: these dicts are cached for the session and first
+    read wherever a test happens to be (an inference-mode test would make them unusable with autograd)."""
+    import torch
+
+    with torch.inference_mode(False):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 class GoldenVariant:
     """One ``tiny_*`` folder of reference data from the official SEEM code."""
 
@@ -81,22 +90,19 @@ class GoldenVariant:
 
     @functools.cached_property
     def state_dict(self) -> dict[str, Any]:
-        import torch
 
-        return torch.load(self.path / "state_dict.pt", map_location="cpu", weights_only=True)
+        return load_normal_tensors(self.path / "state_dict.pt")
 
     @functools.cached_property
     def io(self) -> dict[str, Any]:
-        import torch
 
-        return torch.load(self.path / "io.pt", map_location="cpu", weights_only=True)
+        return load_normal_tensors(self.path / "io.pt")
 
     @functools.cached_property
     def io_prompts(self) -> dict[str, Any]:
         """``io_prompts.pt``: the image demo's text and stroke calls (README_prompts.md), where recorded."""
-        import torch
 
-        return torch.load(self.path / "io_prompts.pt", map_location="cpu", weights_only=True)
+        return load_normal_tensors(self.path / "io_prompts.pt")
 
     def state_dict_of(self, prefix: str) -> dict[str, Any]:
         """The sub-dict under ``prefix`` (e.g. ``"backbone."``), prefix stripped."""
@@ -134,6 +140,17 @@ def golden_variant(request: pytest.FixtureRequest) -> GoldenVariant:
     if request.param is None:
         require_path(GOLDEN_DIR / "tiny_*", "golden SEEM variants (tiny_*)")
     return _variant(request.param)
+
+
+@pytest.fixture
+def model(golden_variant: GoldenVariant):
+    """The variant's model, built from its official config with its official weights (strict)."""
+    from seem_core.checkpoint import load_checkpoint
+    from seem_core.model import build_model
+
+    model = build_model(golden_variant.path / "config.yaml")
+    load_checkpoint(model, golden_variant.path / "state_dict.pt", strict=True)
+    return model
 
 
 def assert_close(actual, expected, name: str, atol: float = GOLDEN_ATOL, rtol: float = GOLDEN_RTOL) -> None:

@@ -19,7 +19,7 @@ from seem_core.preprocess import logits_to_frame, resize_masks
 from seem_core.segmenter import ObjectPrompt, SEEMSegmenter
 from seem_core.spatial_prompts import mask as mask_prompt
 from seem_core.visual_sampler import SortedPointSampler
-from test_golden_model import MASK_MARGIN, V1_INTERACTIVE, is_demo, model, reference_seed, run_frame, seq_first  # noqa: F401 (fixture)
+from test_golden_model import MASK_MARGIN, V1_INTERACTIVE, is_demo, reference_seed, run_frame, seq_first
 
 def golden_draws(sampler: SortedPointSampler) -> dict[str, torch.Tensor]:
     """The v1 layout of the draws: [3, n], rows mask index (0: one mask per call), y, x."""

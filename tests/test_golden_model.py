@@ -19,9 +19,7 @@ import pytest
 import torch
 
 from conftest import GoldenVariant, assert_close, compare_stage, is_diagnostic
-from seem_core.checkpoint import load_checkpoint
 from seem_core.decoder import mask_logits
-from seem_core.model import build_model
 from seem_core.segmenter import SEEMSegmenter
 from seem_core.query_selection import embedding_scores
 from seem_core.preprocess import frame_geometry, logits_to_frame, normalize_and_pad, resize_frame, resize_masks
@@ -42,13 +40,6 @@ LANGUAGE = ("text.",)
 
 def is_demo(variant: GoldenVariant) -> bool:
     return variant.config.decoder_name == "seem_demo"
-
-
-@pytest.fixture
-def model(golden_variant: GoldenVariant):
-    model = build_model(golden_variant.path / "config.yaml")
-    load_checkpoint(model, golden_variant.path / "state_dict.pt", strict=True)
-    return model
 
 
 def reference_seed(variant: GoldenVariant) -> int:

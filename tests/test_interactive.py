@@ -1,8 +1,6 @@
 """Interactive sessions (vos.interactive): prompts on any frame, corrections, propagation both ways."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
