@@ -90,18 +90,15 @@ class GoldenVariant:
 
     @functools.cached_property
     def state_dict(self) -> dict[str, Any]:
-
         return load_normal_tensors(self.path / "state_dict.pt")
 
     @functools.cached_property
     def io(self) -> dict[str, Any]:
-
         return load_normal_tensors(self.path / "io.pt")
 
     @functools.cached_property
     def io_prompts(self) -> dict[str, Any]:
         """``io_prompts.pt``: the image demo's text and stroke calls (README_prompts.md), where recorded."""
-
         return load_normal_tensors(self.path / "io_prompts.pt")
 
     def state_dict_of(self, prefix: str) -> dict[str, Any]:
