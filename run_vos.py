@@ -25,11 +25,10 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from eval import EvaluationError, format_global_table
-from eval.datasets import DavisLayout
 from eval.files import MaskFileError
 from seem_core.checkpoint import CheckpointError, CheckpointNotFoundError
 from seem_core.config import ConfigError
-from vos.benchmark import run_benchmark
+from vos.benchmark import dataset_layout, run_benchmark
 from vos.errors import SettingsError
 from vos.frames import FrameSourceError
 from vos.outputs import OutputDirError, prepare_output_dir
@@ -56,9 +55,9 @@ def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
     """What ``config.yaml`` records: the settings this run used, every path absolute."""
     config = {"output": str(settings.output), "model": tracker.description["model"]}
     if settings.dataset is not None:
-        dataset = vars(settings.dataset).copy()
-        dataset.update(root=str(dataset["root"]), shard=None if dataset["shard"] == (0, 1) else "/".join(
-            map(str, dataset["shard"])))
+        spec = settings.dataset
+        shard = None if spec.shard == (0, 1) else "/".join(map(str, spec.shard))
+        dataset = {"name": spec.name, "root": str(spec.root), **spec.options, "shard": shard}
         config.update(dataset=dataset, evaluate=settings.evaluate)
     else:
         config.update(input=str(settings.input), mask=str(settings.mask),
@@ -120,7 +119,7 @@ def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
 
 def run_dataset(settings: RunSettings, tracker: Tracker):
     spec = settings.dataset
-    layout = DavisLayout(spec.root, year=spec.year, split=spec.split, resolution=spec.resolution)
+    layout = dataset_layout(spec.layout, spec.root, spec.options)
     layout.check()  # a wrong root, split or resolution fails before anything is written
     prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)
     results = run_benchmark(tracker, layout, settings.output, shard=spec.shard, stride=settings.stride,

@@ -25,13 +25,20 @@ from .propagate import MEMORY_STRATEGIES, PropagationConfig
 DEVICES = ("auto", "cpu", "cuda")
 
 
+# Each dataset config names its ``layout``; these are that layout's own options and their types.
+LAYOUT_OPTIONS: dict[str, dict[str, str]] = {
+    "davis": {"year": "text", "split": "text", "resolution": "text"},
+    "youtubevos": {"split": "text", "all_frames": "flag", "write_all": "flag"},
+    "folder": {"split": "folder", "ground_truth": "flag", "submission_root": "folder-or-null"},
+}
+
+
 @dataclass(frozen=True)
 class DatasetSettings:
     name: str  # the dataset config's name (configs/dataset/<name>.yaml)
     root: Path
-    year: str
-    split: str
-    resolution: str
+    layout: str  # a key of LAYOUT_OPTIONS: which eval.datasets layout reads the folder
+    options: dict[str, Any]  # the layout's options (DAVIS: year, split, resolution; ...)
     shard: tuple[int, int]  # (i, n): this process takes every n-th sequence from the i-th
 
 
@@ -110,15 +117,22 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
 
 
 def _dataset(reader: "_Reader", name: str | None) -> DatasetSettings:
-    if OmegaConf.is_missing(reader.cfg.dataset, "root") or reader.cfg.dataset.root is None:
+    node = reader.cfg.dataset
+    if OmegaConf.is_missing(node, "root") or node.root is None:
         raise SettingsError("dataset.root is required: the folder that holds the dataset")
-    shard = reader.cfg.dataset.get("shard")
+    layout = reader.choice("dataset.layout", tuple(LAYOUT_OPTIONS))
+    kinds = LAYOUT_OPTIONS[layout]
+    unknown = sorted(set(node) - {"root", "layout", "shard", *kinds})
+    if unknown:
+        raise SettingsError(f"dataset.{unknown[0]} is not an option of {layout} datasets "
+                            f"(they take {', '.join(sorted(kinds))})")
+    options = {key: reader.typed(f"dataset.{key}", kind) for key, kind in kinds.items()}
+    shard = node.get("shard")
     return DatasetSettings(
         name=name or "dataset",
         root=absolute(reader.text("dataset.root")),
-        year=str(reader.value("dataset.year")),
-        split=reader.text("dataset.split"),
-        resolution=reader.text("dataset.resolution"),
+        layout=layout,
+        options=options,
         shard=parse_shard(None if shard is None else str(shard)),
     )
 
@@ -187,6 +201,19 @@ class _Reader:
             raise SettingsError(f"{key} must be {bounds}, got {value}")
         return value
 
+    def typed(self, key: str, kind: str) -> Any:
+        """``text`` (non-empty), ``flag``, ``folder`` (a relative folder name, may be empty) or ``folder-or-null``."""
+        if kind == "text":
+            return str(self.value(key)) if isinstance(self.value(key), int) else self.text(key)
+        if kind == "flag":
+            return self.flag(key)
+        value = self.value(key)
+        if value is None and kind == "folder-or-null":
+            return None
+        if not isinstance(value, str) or value.startswith("/") or ".." in value.split("/"):
+            raise SettingsError(f"{key} must be a folder name inside the dataset (or empty), got {value!r}")
+        return value.strip("/")
+
     def number(self, key: str) -> float:
         value = self.value(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -241,11 +268,12 @@ def help_text() -> str:
         "Options (default in brackets):",
     ]
     options = commented_options((directory / "config.yaml").read_text())
-    for group in sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        sample = sorted((directory / group).glob("*.yaml"))
-        if sample and group == "dataset":
-            options += [(f"dataset.{key}", default, comment)
-                        for key, default, comment in commented_options(sample[0].read_text())]
+    seen = set()
+    for path in sorted((directory / "dataset").glob("*.yaml")):
+        for key, default, comment in commented_options(path.read_text()):
+            if key not in seen:  # the first dataset config (by name) that has an option describes it
+                seen.add(key)
+                options.append((f"dataset.{key}", default, comment))
     width = max(len(key) for key, _, _ in options) + 2
     for key, default, comment in options:
         shown = f" [{default}]" if default not in ("", "null") else ""

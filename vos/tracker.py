@@ -106,7 +106,14 @@ class Track:
         propagator = Propagator(self.tracker.segmenter, self.tracker.propagation)
         names = getattr(self.frames, "names", None)
         for index, frame in enumerate(self.frames):
-            labels = propagator.step(np.asarray(frame), self.annotations.get(index), self.removed.get(index, ()))
+            annotation = self.annotations.get(index)
+            if not propagator.ids and (annotation is None or not object_ids(annotation)):
+                # Before the first object appears there is nothing to segment (no model call).
+                height, width = np.asarray(frame).shape[:2]
+                yield TrackedFrame(index, names[index] if names else f"{index:05d}", np.zeros((height, width), np.uint8),
+                                   [], np.zeros((0, height, width), np.float32) if self.logits else None)
+                continue
+            labels = propagator.step(np.asarray(frame), annotation, self.removed.get(index, ()))
             logits = propagator.logits.numpy() if self.logits else None
             yield TrackedFrame(index, names[index] if names else f"{index:05d}", labels, list(propagator.ids), logits)
 
@@ -120,15 +127,22 @@ class Track:
             "propagation": vars(self.tracker.propagation),
         })
 
-    def save(self, directory: str | os.PathLike, *, overwrite: bool = False, progress: bool = True) -> SavedTrack:
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False, progress: bool = True,
+             only: Iterable[str] | None = None) -> SavedTrack:
         """Write ``directory/<frame>.png`` for every frame (DAVIS palette PNGs, each written atomically).
+
+        ``only`` names the frames to write (every frame is still tracked): a benchmark scored
+        on a subset of the frames (YouTube-VOS over all frames) writes that subset.
 
         The folder records the track it holds: saving the same track again returns at
         once when it is complete and redoes it when it was interrupted; a folder with
         another track's (or another tool's) masks is refused unless ``overwrite``.
         """
         directory = Path(directory)
+        only = None if only is None else sorted(set(only))
         fingerprint = self.fingerprint()
+        if only is not None:
+            fingerprint["written"] = only
         record = read_record(directory / TRACK_RECORD)
         if record and record.get("complete") and record.get("fingerprint") == fingerprint and \
                 fingerprint["video"] is not None:
@@ -137,10 +151,12 @@ class Track:
         write_json(directory / TRACK_RECORD, {"complete": False, "fingerprint": fingerprint})
         names, ids = [], set()
         total = len(self.frames) if isinstance(self.frames, FrameSource) else None
+        keep = None if only is None else set(only)
         for tracked in tqdm(self, total=total, desc=directory.name, unit="frame", leave=False, disable=not progress):
-            write_mask(directory / f"{tracked.name}.png", tracked.labels)
-            names.append(tracked.name)
             ids.update(tracked.object_ids)
+            if keep is None or tracked.name in keep:
+                write_mask(directory / f"{tracked.name}.png", tracked.labels)
+                names.append(tracked.name)
         write_json(directory / TRACK_RECORD, {"complete": True, "fingerprint": fingerprint, "names": names,
                                               "object_ids": sorted(ids)})
         return SavedTrack(directory, names, sorted(ids), resumed=False)
@@ -199,8 +215,8 @@ class Tracker:
         frames = open_video_input(video, stride, max_frames, allow_truncated)
         annotations = {index: load_annotation(mask, frames.size, max_objects, f"masks[{index}]")
                        for index, mask in annotation_items(masks).items()}
-        if 0 not in annotations or not object_ids(annotations[0]):
-            raise SettingsError("masks: the first frame (index 0) needs an annotation with at least one object")
+        if not any(object_ids(labels) for labels in annotations.values()):
+            raise SettingsError("masks: no annotation has an object (give at least one object's mask)")
         length = len(frames) if isinstance(frames, FrameSource) else None
         late = [i for i in list(annotations) + list(removed or {}) if i < 0 or (length is not None and i >= length)]
         if late:
