@@ -13,8 +13,10 @@ with the output folder as it was; anything else is a bug and keeps its traceback
 """
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -45,10 +47,16 @@ log = logging.getLogger("run_vos")
 ConfigStore.instance().store(group="hydra/help", name="seem_vos", node=help_config())
 
 
+def tracker_factory(settings: RunSettings, device: str | None = None) -> Callable[[], Tracker]:
+    """What loads the run's model (here, or in each Ray worker, on ``device``)."""
+    return functools.partial(load, settings.model, device=device or settings.device, precision=settings.precision,
+                             short_side=settings.short_side, checkpoint_option=CHECKPOINT_OPTION,
+                             **vars(settings.propagation))
+
+
 def load_tracker(settings: RunSettings) -> Tracker:
     """The model, loaded now (a wrong checkpoint fails before any work)."""
-    return load(settings.model, device=settings.device, precision=settings.precision,
-                short_side=settings.short_side, checkpoint_option=CHECKPOINT_OPTION, **vars(settings.propagation))
+    return tracker_factory(settings)()
 
 
 def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
@@ -125,10 +133,16 @@ def run_dataset(settings: RunSettings, tracker: Tracker):
     results = run_benchmark(tracker, layout, settings.output, shard=spec.shard, stride=settings.stride,
                             max_frames=settings.max_frames, max_objects=settings.max_objects,
                             allow_truncated=settings.allow_truncated, overwrite=settings.overwrite,
-                            evaluate=settings.evaluate)
+                            evaluate=settings.evaluate, executor=settings.executor,
+                            make_tracker=tracker_factory(settings, worker_device(settings)))
     if results is not None:
         print(format_global_table(results))
     return results
+
+
+def worker_device(settings: RunSettings) -> str:
+    """Ray workers with GPUs run on CUDA wherever they are; CPU workers use this run's device."""
+    return "cuda" if settings.executor.gpus_per_worker > 0 else settings.device
 
 
 def _chosen(group: str) -> str | None:

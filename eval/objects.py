@@ -7,7 +7,8 @@ annotation are not scored for it (the YouTube-VOS rule); a frame where the objec
 from both ground truth and prediction scores 1 (DAVIS's convention for empty masks), so an
 object that leaves and comes back is scored on the frames in between too. Per object the
 numbers are DAVIS's (J/F Mean, Recall, Decay over its scored frames); sequences and the
-global row are means over objects, as in :func:`eval.davis.summarize`. An object starting
+global row are means over objects, as in :func:`eval.davis.summarize` (an object with no
+frame left to score, given on the sequence's last frames, is left out). An object starting
 on frame 0 of a fully annotated sequence is therefore scored exactly as DAVIS scores it.
 """
 from __future__ import annotations
@@ -57,6 +58,8 @@ def evaluate_objects(layout: FolderLayout, results_dir: str | Path, sequences: l
     for sequence in layout.check(sequences=sequences):
         rows, ids = [], []
         for k, scored in score_sequence(layout, results_dir, sequence).items():
+            if not scored["frames"]:  # given on the last annotated frames: nothing left to score it on
+                continue
             ids.append(k)
             row = object_summary(np.array(scored["j"], float), np.array(scored["f"], float))
             rows.append(row)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -24,7 +25,8 @@ from eval.files import atomic_writer
 from .frames import as_frame_source
 from .outputs import read_record
 from .run_report import RunReport
-from .tracker import TRACK_RECORD, Track, Tracker
+from .settings import ExecutorSettings
+from .tracker import TRACK_RECORD, Track, TrackedFrame, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +71,42 @@ def sequence_track(tracker: Tracker, layout: BenchmarkLayout, sequence: str, *, 
 
 def run_benchmark(tracker: Tracker, layout: BenchmarkLayout, output_dir: Path, *, shard: tuple[int, int] = (0, 1),
                   stride: int = 1, max_frames: int | None = None, max_objects: int = 32,
-                  allow_truncated: bool = False, overwrite: bool = False, evaluate: bool = True) -> dict | None:
+                  allow_truncated: bool = False, overwrite: bool = False, evaluate: bool = True,
+                  executor: ExecutorSettings | None = None,
+                  make_tracker: Callable[[], Tracker] | None = None) -> dict | None:
     """Track this shard's sequences into the results folder, then evaluate or zip when everything is there.
 
-    Evaluation and the zip need every sequence of the split finished over whole sequences
-    (``stride=1``, no ``max_frames``). Returns the evaluation's results, or None.
+    With a Ray ``executor``, workers build their model with ``make_tracker`` and ``tracker``
+    only fingerprints the tracks the driver writes. Evaluation and the zip need every
+    sequence of the split finished over whole sequences (``stride=1``, no ``max_frames``).
+    Returns the evaluation's results, or None.
     """
     sequences = layout.sequences()
     results = results_root(layout, output_dir)
     index, count = shard
     mine = sequences[index::count]
     todo = [s for s in mine if overwrite or not is_finished(results / s)]
+    options = {"stride": stride, "max_frames": max_frames, "max_objects": max_objects,
+               "allow_truncated": allow_truncated}
     report = RunReport()
-    for sequence in tqdm(todo, desc="sequences", unit="seq", initial=len(mine) - len(todo), total=len(mine)):
-        started = time.perf_counter()
-        track = sequence_track(tracker, layout, sequence, stride=stride, max_frames=max_frames,
-                               max_objects=max_objects, allow_truncated=allow_truncated)
-        track.save(results / sequence, overwrite=overwrite, only=layout.written_frames(sequence))
+    progress = tqdm(desc="sequences", unit="seq", initial=len(mine) - len(todo), total=len(mine))
+
+    def save(sequence: str, computed: list[TrackedFrame] | None, started: float) -> None:
+        """Write one sequence (tracked now, or ``computed`` by a worker) and time it."""
+        track = sequence_track(tracker, layout, sequence, **options)
+        track.save(results / sequence, overwrite=overwrite, only=layout.written_frames(sequence), computed=computed)
         report.add(sequence, len(track.frames), time.perf_counter() - started)
+        progress.update()
+
+    if executor is None or executor.kind == "local":
+        for sequence in todo:
+            save(sequence, None, time.perf_counter())
+    else:
+        from .ray_executor import track_on_ray
+
+        for sequence, computed, seconds in track_on_ray(make_tracker, layout, todo, options, executor):
+            save(sequence, computed, time.perf_counter() - seconds)
+    progress.close()
     report.save(output_dir / ("run_report.json" if count == 1 else f"run_report-shard{index}of{count}.json"))
     missing = [s for s in sequences if not is_finished(results / s)]
     if missing:

@@ -43,6 +43,17 @@ class DatasetSettings:
 
 
 @dataclass(frozen=True)
+class ExecutorSettings:
+    """Where a benchmark's sequences are tracked (``executor=local`` or ``executor=ray``)."""
+
+    kind: str = "local"
+    address: str | None = None  # a running Ray cluster; None starts a local one
+    num_workers: int = 1
+    gpus_per_worker: float = 0.0
+    max_attempts: int = 1  # tries per sequence when workers die
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Everything a run of ``run_vos.py`` needs, validated; paths are absolute."""
 
@@ -63,6 +74,7 @@ class RunSettings:
     overlay: bool
     evaluate: bool
     propagation: PropagationConfig
+    executor: ExecutorSettings = ExecutorSettings()
 
     @property
     def demo(self) -> bool:
@@ -113,7 +125,32 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
         overlay=reader.flag("overlay"),
         evaluate=reader.flag("evaluate"),
         propagation=propagation,
+        executor=_executor(reader),
     )
+
+
+RAY_EXTRA = 'pip install -e ".[ray]"'
+
+
+def _executor(reader: "_Reader") -> ExecutorSettings:
+    """``executor=ray`` is checked here, Ray's presence included, so a run without it stops before any work."""
+    if reader.cfg.get("executor") is None:
+        return ExecutorSettings()
+    kind = reader.choice("executor.kind", ("local", "ray"))
+    if kind == "local":
+        return ExecutorSettings()
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise SettingsError(f"executor=ray needs Ray, an optional extra: {RAY_EXTRA}") from None
+    address = reader.value("executor.address")
+    if address is not None and (not isinstance(address, str) or not address):
+        raise SettingsError(f"executor.address must be a Ray address (e.g. auto or ray://host:10001), got {address!r}")
+    gpus = reader.number("executor.gpus_per_worker")
+    if gpus < 0:
+        raise SettingsError(f"executor.gpus_per_worker must be >= 0, got {gpus:g}")
+    return ExecutorSettings("ray", address, reader.integer("executor.num_workers", minimum=1), gpus,
+                            reader.integer("executor.max_attempts", minimum=1))
 
 
 def _dataset(reader: "_Reader", name: str | None) -> DatasetSettings:
@@ -268,12 +305,13 @@ def help_text() -> str:
         "Options (default in brackets):",
     ]
     options = commented_options((directory / "config.yaml").read_text())
-    seen = set()
-    for path in sorted((directory / "dataset").glob("*.yaml")):
-        for key, default, comment in commented_options(path.read_text()):
-            if key not in seen:  # the first dataset config (by name) that has an option describes it
-                seen.add(key)
-                options.append((f"dataset.{key}", default, comment))
+    for group in ("dataset", "executor"):
+        seen = set()
+        for path in sorted((directory / group).glob("*.yaml"), key=lambda p: (p.stem == "local", p.stem)):
+            for key, default, comment in commented_options(path.read_text()):
+                if key not in seen:  # the first config (by name) that has an option describes it
+                    seen.add(key)
+                    options.append((f"{group}.{key}", default, comment))
     width = max(len(key) for key, _, _ in options) + 2
     for key, default, comment in options:
         shown = f" [{default}]" if default not in ("", "null") else ""
@@ -283,6 +321,8 @@ def help_text() -> str:
     lines += [f"  {name.ljust(width)}{_first_comment(directory / 'model' / f'{name}.yaml')}" for name in model_names()]
     lines += ["", "dataset=<name> (with dataset.root=<folder>):"]
     lines += [f"  {p.stem.ljust(width)}{_first_comment(p)}" for p in sorted((directory / "dataset").glob("*.yaml"))]
+    lines += ["", "executor=<name> (for dataset runs):"]
+    lines += [f"  {p.stem.ljust(width)}{_first_comment(p)}" for p in sorted((directory / "executor").glob("*.yaml"))]
     return "\n".join(lines)
 
 

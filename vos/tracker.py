@@ -128,11 +128,13 @@ class Track:
         })
 
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False, progress: bool = True,
-             only: Iterable[str] | None = None) -> SavedTrack:
+             only: Iterable[str] | None = None, computed: Iterable[TrackedFrame] | None = None) -> SavedTrack:
         """Write ``directory/<frame>.png`` for every frame (DAVIS palette PNGs, each written atomically).
 
         ``only`` names the frames to write (every frame is still tracked): a benchmark scored
         on a subset of the frames (YouTube-VOS over all frames) writes that subset.
+        ``computed`` are this track's frames computed elsewhere (a Ray worker); they are
+        written as if this process had computed them.
 
         The folder records the track it holds: saving the same track again returns at
         once when it is complete and redoes it when it was interrupted; a folder with
@@ -152,7 +154,7 @@ class Track:
         names, ids = [], set()
         total = len(self.frames) if isinstance(self.frames, FrameSource) else None
         keep = None if only is None else set(only)
-        for tracked in tqdm(self, total=total, desc=directory.name, unit="frame", leave=False, disable=not progress):
+        for tracked in tqdm(self if computed is None else computed, total=total, desc=directory.name, unit="frame", leave=False, disable=not progress):
             ids.update(tracked.object_ids)
             if keep is None or tracked.name in keep:
                 write_mask(directory / f"{tracked.name}.png", tracked.labels)
