@@ -73,6 +73,8 @@ def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
     config.update(device=settings.device, precision=settings.precision, short_side=settings.short_side,
                   stride=settings.stride, max_frames=settings.max_frames, max_objects=settings.max_objects,
                   allow_truncated=settings.allow_truncated, propagation=vars(settings.propagation))
+    if settings.save_scores:  # recorded only when on: folders of runs from before the option still match
+        config["save_scores"] = True
     return config
 
 
@@ -104,7 +106,7 @@ def run_video(settings: RunSettings, tracker: Tracker):
             check_ground_truth(settings.ground_truth, track)
         prepare_output_dir(output, recorded_config(settings, tracker), overwrite=settings.overwrite)
     summary = segment_video(track, output, overlay=settings.overlay, ground_truth=settings.ground_truth,
-                            overwrite=settings.overwrite)
+                            overwrite=settings.overwrite, save_scores=settings.save_scores)
     print(f"{len(summary.names)} frames, objects {summary.object_ids}: masks in {summary.mask_dir}")
     if summary.overlay_path:
         print(f"overlay: {summary.overlay_path}")
@@ -115,7 +117,8 @@ def run_video(settings: RunSettings, tracker: Tracker):
 
 def _track(settings: RunSettings, tracker: Tracker) -> Track:
     return tracker.track(settings.input, settings.mask, stride=settings.stride, max_frames=settings.max_frames,
-                         max_objects=settings.max_objects, allow_truncated=settings.allow_truncated)
+                         max_objects=settings.max_objects, allow_truncated=settings.allow_truncated,
+                         logits=settings.save_scores)
 
 
 def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
@@ -134,7 +137,8 @@ def run_dataset(settings: RunSettings, tracker: Tracker):
                             max_frames=settings.max_frames, max_objects=settings.max_objects,
                             allow_truncated=settings.allow_truncated, overwrite=settings.overwrite,
                             evaluate=settings.evaluate, executor=settings.executor,
-                            make_tracker=tracker_factory(settings, worker_device(settings)))
+                            make_tracker=tracker_factory(settings, worker_device(settings)),
+                            save_scores=settings.save_scores)
     if results is not None:
         print(format_global_table(results))
     return results

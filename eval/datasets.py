@@ -15,6 +15,7 @@ submission zip's layout, and whether there is local ground truth to score agains
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -290,7 +291,12 @@ class YouTubeVOSLayout:
     def meta_path(self) -> Path:
         return self.root / self.split / "meta.json"
 
+    @functools.cached_property
+    def _videos(self) -> dict:
+        return self.meta()
+
     def meta(self) -> dict:
+        """``meta.json``'s videos (read once per layout through :meth:`object_starts`)."""
         path = self.meta_path()
         try:
             meta = json.loads(path.read_text())
@@ -304,7 +310,7 @@ class YouTubeVOSLayout:
         return videos
 
     def sequences(self) -> list[str]:
-        return sorted(self.meta())
+        return sorted(self._videos)
 
     def frames_dir(self, sequence: str) -> Path:
         split = f"{self.split}_all_frames" if self.all_frames else self.split
@@ -316,7 +322,7 @@ class YouTubeVOSLayout:
         return self.root / self.split / "Annotations" / sequence
 
     def object_starts(self, sequence: str) -> dict[int, str]:
-        objects = self.meta()[sequence].get("objects") or {}
+        objects = self._videos[sequence].get("objects") or {}
         try:
             return {int(k): str(v["frames"][0]) for k, v in objects.items()}
         except (KeyError, IndexError, TypeError, ValueError):

@@ -191,3 +191,24 @@ def test_the_same_command_runs_every_dataset(davis_root, tmp_path, dataset):
     assert pngs(masks / "dog") == (["00000", "00005"] if dataset.startswith("youtubevos") else
                                    [f"{t:05d}" for t in range(3)])
     assert json.loads((out / "run_report.json").read_text())["frames"] > 0
+
+
+def test_saved_scores_are_the_quantised_probabilities_of_the_written_frames(davis_root, tmp_path):
+    import vos
+
+    layout = YouTubeVOSLayout(make_youtubevos(davis_root, tmp_path / "ytvos"), all_frames=True)
+    out = tmp_path / "out"
+    run_benchmark(Tracker(CopyStandIn()), layout, out, save_scores=True)
+    assert pngs(out / "Annotations/dog") == ["00000", "00005", "00010"]
+    assert sorted(p.stem for p in (out / "scores/dog").glob("*.npz")) == ["00000", "00005", "00010"]
+    first = davis_labels(davis_root, "dog", 0)
+    for name, ids in (("00005", [1]), ("00010", [1, 2])):
+        scores = vos.read_scores(out / "scores/dog" / f"{name}.npz")
+        labels = read_label_png(out / "Annotations/dog" / f"{name}.png")
+        assert scores.object_ids == ids and scores.probabilities.shape == (len(ids), *first.shape)
+        for row, object_id in enumerate(ids):
+            np.testing.assert_array_equal(scores.probabilities[row] > 0.5, labels == object_id)
+    # The stand-in's logits are +-1 on tracked frames: sigmoid(1) = 0.731 -> 186/255; a given mask is exactly 1.
+    assert np.unique(vos.read_scores(out / "scores/dog/00005.npz").probabilities).tolist() == \
+        pytest.approx([69 / 255, 186 / 255])
+    assert set(np.unique(vos.read_scores(out / "scores/dog/00010.npz").probabilities[1]).tolist()) == {0.0, 1.0}

@@ -31,6 +31,7 @@ from .tracker import TRACK_RECORD, Track, TrackedFrame, Tracker
 log = logging.getLogger(__name__)
 
 SUBMISSION_FILE = "submission.zip"
+SCORES_DIR = "scores"
 
 
 LAYOUTS = {"davis": DavisLayout, "youtubevos": YouTubeVOSLayout, "folder": FolderLayout}
@@ -51,7 +52,8 @@ def results_root(layout: BenchmarkLayout, output_dir: Path) -> Path:
 
 
 def sequence_track(tracker: Tracker, layout: BenchmarkLayout, sequence: str, *, stride: int = 1,
-                   max_frames: int | None = None, max_objects: int = 32, allow_truncated: bool = False) -> Track:
+                   max_frames: int | None = None, max_objects: int = 32, allow_truncated: bool = False,
+                   logits: bool = False) -> Track:
     """The sequence's frames with each object given at its first annotation (objects may start late).
 
     An object whose first annotation falls outside the kept frames (``stride``, ``max_frames``)
@@ -66,18 +68,19 @@ def sequence_track(tracker: Tracker, layout: BenchmarkLayout, sequence: str, *, 
         log.warning("%s: objects given on frame(s) %s are not tracked (not among the kept frames)",
                     sequence, ", ".join(left_out))
     masks = {index[name]: path for name, path in prompts.items() if name in index}
-    return tracker.track(frames, masks, max_objects=max_objects)
+    return tracker.track(frames, masks, max_objects=max_objects, logits=logits)
 
 
 def run_benchmark(tracker: Tracker, layout: BenchmarkLayout, output_dir: Path, *, shard: tuple[int, int] = (0, 1),
                   stride: int = 1, max_frames: int | None = None, max_objects: int = 32,
                   allow_truncated: bool = False, overwrite: bool = False, evaluate: bool = True,
-                  executor: ExecutorSettings | None = None,
-                  make_tracker: Callable[[], Tracker] | None = None) -> dict | None:
+                  executor: ExecutorSettings | None = None, make_tracker: Callable[[], Tracker] | None = None,
+                  save_scores: bool = False) -> dict | None:
     """Track this shard's sequences into the results folder, then evaluate or zip when everything is there.
 
     With a Ray ``executor``, workers build their model with ``make_tracker`` and ``tracker``
-    only fingerprints the tracks the driver writes. Evaluation and the zip need every
+    only fingerprints the tracks the driver writes. ``save_scores`` also writes each frame's
+    per-object probabilities to ``<output>/scores/<sequence>/<frame>.npz`` (see :mod:`vos.scores`). Evaluation and the zip need every
     sequence of the split finished over whole sequences (``stride=1``, no ``max_frames``).
     Returns the evaluation's results, or None.
     """
@@ -87,14 +90,15 @@ def run_benchmark(tracker: Tracker, layout: BenchmarkLayout, output_dir: Path, *
     mine = sequences[index::count]
     todo = [s for s in mine if overwrite or not is_finished(results / s)]
     options = {"stride": stride, "max_frames": max_frames, "max_objects": max_objects,
-               "allow_truncated": allow_truncated}
+               "allow_truncated": allow_truncated, "logits": save_scores}
     report = RunReport()
     progress = tqdm(desc="sequences", unit="seq", initial=len(mine) - len(todo), total=len(mine))
 
     def save(sequence: str, computed: list[TrackedFrame] | None, started: float) -> None:
         """Write one sequence (tracked now, or ``computed`` by a worker) and time it."""
         track = sequence_track(tracker, layout, sequence, **options)
-        track.save(results / sequence, overwrite=overwrite, only=layout.written_frames(sequence), computed=computed)
+        track.save(results / sequence, overwrite=overwrite, only=layout.written_frames(sequence), computed=computed,
+                   scores=output_dir / SCORES_DIR / sequence if save_scores else None)
         report.add(sequence, len(track.frames), time.perf_counter() - started)
         progress.update()
 

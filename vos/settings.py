@@ -73,6 +73,7 @@ class RunSettings:
     allow_truncated: bool
     overlay: bool
     evaluate: bool
+    save_scores: bool
     propagation: PropagationConfig
     executor: ExecutorSettings = ExecutorSettings()
 
@@ -124,6 +125,7 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
         allow_truncated=reader.flag("allow_truncated"),
         overlay=reader.flag("overlay"),
         evaluate=reader.flag("evaluate"),
+        save_scores=reader.flag("save_scores"),
         propagation=propagation,
         executor=_executor(reader),
     )

@@ -31,6 +31,7 @@ from .frames import FrameSource, as_frame_source
 from .masks import DEFAULT_MAX_OBJECTS, as_annotation, object_ids, read_annotation, write_mask
 from .outputs import OutputDirError, read_record, write_json
 from .propagate import PropagationConfig, Propagator, Segmenter
+from .scores import write_scores
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +129,16 @@ class Track:
         })
 
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False, progress: bool = True,
-             only: Iterable[str] | None = None, computed: Iterable[TrackedFrame] | None = None) -> SavedTrack:
+             only: Iterable[str] | None = None, computed: Iterable[TrackedFrame] | None = None,
+             scores: str | os.PathLike | None = None) -> SavedTrack:
         """Write ``directory/<frame>.png`` for every frame (DAVIS palette PNGs, each written atomically).
 
         ``only`` names the frames to write (every frame is still tracked): a benchmark scored
         on a subset of the frames (YouTube-VOS over all frames) writes that subset.
         ``computed`` are this track's frames computed elsewhere (a Ray worker); they are
-        written as if this process had computed them.
+        written as if this process had computed them. ``scores`` is a folder for each
+        written frame's per-object probabilities (``<frame>.npz``, see :mod:`vos.scores`);
+        the track must have been made with ``logits=True``.
 
         The folder records the track it holds: saving the same track again returns at
         once when it is complete and redoes it when it was interrupted; a folder with
@@ -145,6 +149,10 @@ class Track:
         fingerprint = self.fingerprint()
         if only is not None:
             fingerprint["written"] = only
+        if scores is not None:
+            if not self.logits:
+                raise SettingsError("save(scores=...): make the track with logits=True to save its scores")
+            fingerprint["scores"] = str(Path(scores).resolve())
         record = read_record(directory / TRACK_RECORD)
         if record and record.get("complete") and record.get("fingerprint") == fingerprint and \
                 fingerprint["video"] is not None:
@@ -157,6 +165,8 @@ class Track:
         for tracked in tqdm(self if computed is None else computed, total=total, desc=directory.name, unit="frame", leave=False, disable=not progress):
             ids.update(tracked.object_ids)
             if keep is None or tracked.name in keep:
+                if scores is not None:
+                    write_scores(Path(scores) / f"{tracked.name}.npz", tracked.object_ids, tracked.logits)
                 write_mask(directory / f"{tracked.name}.png", tracked.labels)
                 names.append(tracked.name)
         write_json(directory / TRACK_RECORD, {"complete": True, "fingerprint": fingerprint, "names": names,
