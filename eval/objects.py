@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.datasets import EvaluationError, FolderLayout
-from eval.davis import DEFAULT_BOUND_TH, _mean_of, _read_mask, object_summary
+from eval.davis import DEFAULT_BOUND_TH, mean_over_objects, read_scored_mask, object_summary
 from eval.metrics import boundary_tolerance, disk_kernel, frame_scores
 
 
@@ -35,11 +35,11 @@ def score_sequence(layout: FolderLayout, results_dir: Path, sequence: str) -> di
         scored = [k for k in rows if position.get(starts[k], len(names)) < position[name]]
         if not scored or not gt_path.is_file():
             continue
-        gt = _read_mask(gt_path, sequence)
+        gt = read_scored_mask(gt_path, sequence)
         pred_path = results_dir / sequence / f"{name}.png"
         if not pred_path.is_file():
             raise EvaluationError(f"sequence {sequence}: {pred_path} not found (the frame is scored)")
-        pred = _read_mask(pred_path, sequence, gt.shape)
+        pred = read_scored_mask(pred_path, sequence, gt.shape)
         if kernel is None:
             kernel = disk_kernel(boundary_tolerance(gt.shape, DEFAULT_BOUND_TH))
         for k in scored:
@@ -66,8 +66,8 @@ def evaluate_objects(layout: FolderLayout, results_dir: str | Path, sequences: l
             per_object[f"{sequence}_{k}"] = {"sequence": sequence, "object_id": k, **row,
                                              "frames_evaluated": scored["frames"], "J_per_frame": scored["j"],
                                              "F_per_frame": scored["f"]}
-        per_sequence[sequence] = {**_mean_of(rows), "objects": [f"{sequence}_{k}" for k in ids]}
-    return {"global": _mean_of(list(per_object.values())), "per_sequence": per_sequence, "per_object": per_object,
+        per_sequence[sequence] = {**mean_over_objects(rows), "objects": [f"{sequence}_{k}" for k in ids]}
+    return {"global": mean_over_objects(list(per_object.values())), "per_sequence": per_sequence, "per_object": per_object,
             "protocol": {"task": "semi-supervised", "set": layout.split or "all", "bound_th": DEFAULT_BOUND_TH,
                          "root": str(layout.root), "results_dir": str(results_dir),
                          "scored_frames": "per object: every annotated frame after its first annotation, "
