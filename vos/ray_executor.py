@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 
 import ray
+import torch
 from ray.exceptions import RayActorError, RayTaskError
 
 from eval.datasets import BenchmarkLayout
@@ -37,7 +38,10 @@ class WorkerDiedError(RuntimeError):
 class SequenceWorker:
     """One model, loaded when the actor starts; tracks whole sequences on request."""
 
-    def __init__(self, make_tracker: Callable[[], Tracker], layout: BenchmarkLayout, options: dict):
+    def __init__(self, make_tracker: Callable[[], Tracker], layout: BenchmarkLayout, options: dict, threads: int):
+        # Ray gives an actor one thread; CPU sums split over another number of threads round differently,
+        # so the driver's count keeps the masks byte-identical to a local run.
+        torch.set_num_threads(threads)
         self.tracker = make_tracker()
         self.layout = layout
         self.options = options
@@ -63,11 +67,11 @@ def track_on_ray(make_tracker: Callable[[], Tracker], layout: BenchmarkLayout, s
     """``(sequence, frames, seconds)`` as workers finish them; the caller writes each one."""
     started_here = not ray.is_initialized()
     if started_here:
-        _start(executor.address)
+        start(executor.address)
     worker_options = {"num_cpus": 1, "num_gpus": executor.gpus_per_worker}
 
     def new_worker():
-        return SequenceWorker.options(**worker_options).remote(make_tracker, layout, options)
+        return SequenceWorker.options(**worker_options).remote(make_tracker, layout, options, torch.get_num_threads())
 
     queue = deque(longest_first(layout, sequences))
     attempts: Counter[str] = Counter()
@@ -108,7 +112,7 @@ def track_on_ray(make_tracker: Callable[[], Tracker], layout: BenchmarkLayout, s
             ray.shutdown()
 
 
-def _start(address: str | None) -> None:
+def start(address: str | None) -> None:
     """Join the cluster at ``address``; with none, start a local one whose workers import what this process does."""
     if address:
         ray.init(address=address, log_to_driver=False)
