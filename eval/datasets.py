@@ -346,6 +346,8 @@ class YouTubeVOSLayout:
         names = self.sequences() if sequences is None else list(sequences)
         for name in names:
             _require_dir(self.frames_dir(name), f"frames of video {name}")
+            if self.all_frames and not self.write_all:
+                _require_dir(self.root / self.split / "JPEGImages" / name, f"the frames the server scores of {name}")
             for frame, path in self.prompt_frames(name).items():
                 if not path.is_file():
                     raise EvaluationError(f"{path} not found (meta.json starts an object of {name} at {frame})")

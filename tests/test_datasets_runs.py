@@ -212,3 +212,27 @@ def test_saved_scores_are_the_quantised_probabilities_of_the_written_frames(davi
     assert np.unique(vos.read_scores(out / "scores/dog/00005.npz").probabilities).tolist() == \
         pytest.approx([69 / 255, 186 / 255])
     assert set(np.unique(vos.read_scores(out / "scores/dog/00010.npz").probabilities[1]).tolist()) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("dataset.all_frames=maybe", "dataset.all_frames must be true or false"),
+    ("dataset.split=../elsewhere", "dataset.split must be a folder name inside the dataset"),
+])
+def test_bad_dataset_options_are_named(override, message, tmp_path):
+    from vos.errors import SettingsError
+    from vos.settings import run_settings
+
+    dataset = "folder" if "split" in override else "youtubevos2018"
+    with initialize_config_module("vos.configs", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"dataset={dataset}", f"dataset.root={tmp_path}", override])
+    with pytest.raises(SettingsError, match=message):
+        run_settings(cfg, dataset)
+
+
+def test_youtubevos_checks_its_folders_before_any_work(davis_root, tmp_path):
+    from eval import EvaluationError
+
+    root = make_youtubevos(davis_root, tmp_path / "ytvos")
+    (root / "valid/Annotations/dog/00010.png").unlink()
+    with pytest.raises(EvaluationError, match=r"00010.png not found \(meta.json starts an object of dog at 00010\)"):
+        YouTubeVOSLayout(root).check()
