@@ -10,6 +10,7 @@ numbers are DAVIS's (J/F Mean, Recall, Decay over its scored frames); sequences 
 global row are means over objects, as in :func:`eval.davis.summarize` (an object with no
 frame left to score, given on the sequence's last frames, is left out). An object starting
 on frame 0 of a fully annotated sequence is therefore scored exactly as DAVIS scores it.
+How this differs from the LVOS toolkit's own scoring is in the README (Datasets).
 """
 from __future__ import annotations
 

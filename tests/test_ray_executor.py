@@ -111,3 +111,17 @@ def test_executor_ray_without_ray_names_the_extra(monkeypatch):
         cfg = compose(config_name="config", overrides=["executor=ray", "dataset=folder", "dataset.root=/x"])
     with pytest.raises(SettingsError, match=r'executor=ray needs Ray.*pip install -e "\.\[ray\]"'):
         run_settings(cfg, "folder")
+
+
+@pytest.mark.ray
+def test_run_vos_with_executor_ray(ray_cluster, lvos_like, local_run, tmp_path):
+    """The command line's way in: the model node, device and propagation reach the workers unchanged."""
+    import run_vos
+
+    local_out, local_results = local_run
+    overrides = ["dataset=lvos", f"dataset.root={lvos_like.root}", f"output={tmp_path / 'out'}", "executor=ray",
+                 "executor.num_workers=2", "model=seem_tiny_random", f"short_side={TINY['short_side']}"]
+    with initialize_config_module("vos.configs", version_base="1.3"):
+        results = run_vos.run(compose(config_name="config", overrides=overrides))
+    assert files(tmp_path / "out") == files(local_out)
+    assert same_numbers(results["global"], local_results["global"])
