@@ -14,8 +14,10 @@ with the output folder as it was; anything else is a bug and keeps its traceback
 """
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -26,12 +28,11 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from eval import EvaluationError, format_global_table
-from eval.datasets import DavisLayout
 from eval.files import MaskFileError
 from seem_core.checkpoint import CheckpointError, CheckpointNotFoundError
 from seem_core.config import ConfigError
 from seem_core.spatial_prompts import PromptError
-from vos.benchmark import run_benchmark
+from vos.benchmark import dataset_layout, run_benchmark
 from vos.errors import SettingsError
 from vos.frames import FrameSourceError
 from vos.outputs import OutputDirError, prepare_output_dir
@@ -48,19 +49,25 @@ log = logging.getLogger("run_vos")
 ConfigStore.instance().store(group="hydra/help", name="seem_vos", node=help_config())
 
 
+def tracker_factory(settings: RunSettings, device: str | None = None) -> Callable[[], Tracker]:
+    """What loads the run's model (here, or in each Ray worker, on ``device``)."""
+    return functools.partial(load, settings.model, device=device or settings.device, precision=settings.precision,
+                             short_side=settings.short_side, checkpoint_option=CHECKPOINT_OPTION,
+                             **vars(settings.propagation))
+
+
 def load_tracker(settings: RunSettings) -> Tracker:
     """The model, loaded now (a wrong checkpoint fails before any work)."""
-    return load(settings.model, device=settings.device, precision=settings.precision,
-                short_side=settings.short_side, checkpoint_option=CHECKPOINT_OPTION, **vars(settings.propagation))
+    return tracker_factory(settings)()
 
 
 def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
     """What ``config.yaml`` records: the settings this run used, every path absolute."""
     config = {"output": str(settings.output), "model": tracker.description["model"]}
     if settings.dataset is not None:
-        dataset = vars(settings.dataset).copy()
-        dataset.update(root=str(dataset["root"]), shard=None if dataset["shard"] == (0, 1) else "/".join(
-            map(str, dataset["shard"])))
+        spec = settings.dataset
+        shard = None if spec.shard == (0, 1) else "/".join(map(str, spec.shard))
+        dataset = {"name": spec.name, "root": str(spec.root), **spec.options, "shard": shard}
         config.update(dataset=dataset, evaluate=settings.evaluate)
     else:
         config.update(input=str(settings.input), mask=settings.mask and str(settings.mask), text=settings.text,
@@ -69,6 +76,8 @@ def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
     config.update(device=settings.device, precision=settings.precision, short_side=settings.short_side,
                   stride=settings.stride, max_frames=settings.max_frames, max_objects=settings.max_objects,
                   allow_truncated=settings.allow_truncated, propagation=vars(settings.propagation))
+    if settings.save_scores:  # recorded only when on: folders of runs from before the option still match
+        config["save_scores"] = True
     return config
 
 
@@ -101,7 +110,7 @@ def run_video(settings: RunSettings, tracker: Tracker):
             check_ground_truth(settings.ground_truth, track)
         prepare_output_dir(output, recorded_config(settings, tracker), overwrite=settings.overwrite)
     summary = segment_video(track, output, overlay=settings.overlay, ground_truth=settings.ground_truth,
-                            overwrite=settings.overwrite)
+                            overwrite=settings.overwrite, save_scores=settings.save_scores)
     print(f"{len(summary.names)} frames, objects {summary.object_ids}: masks in {summary.mask_dir}")
     if summary.overlay_path:
         print(f"overlay: {summary.overlay_path}")
@@ -112,9 +121,8 @@ def run_video(settings: RunSettings, tracker: Tracker):
 
 def _track(settings: RunSettings, tracker: Tracker) -> Track:
     return tracker.track(settings.input, settings.mask, text=settings.text, prompts=settings.prompts,
-                         stride=settings.stride,
-                         max_frames=settings.max_frames, max_objects=settings.max_objects,
-                         allow_truncated=settings.allow_truncated)
+                         stride=settings.stride, max_frames=settings.max_frames, max_objects=settings.max_objects,
+                         allow_truncated=settings.allow_truncated, logits=settings.save_scores)
 
 
 def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
@@ -132,16 +140,23 @@ def run_dataset(settings: RunSettings, tracker: Tracker):
     if settings.prompts is not None:
         raise SettingsError("prompts: a benchmark takes its objects from the dataset's annotations; run one "
                             "sequence with input=<its frame folder> prompts=<file> instead")
-    layout = DavisLayout(spec.root, year=spec.year, split=spec.split, resolution=spec.resolution)
+    layout = dataset_layout(spec.layout, spec.root, spec.options)
     layout.check()  # a wrong root, split or resolution fails before anything is written
     prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)
     results = run_benchmark(tracker, layout, settings.output, shard=spec.shard, stride=settings.stride,
                             max_frames=settings.max_frames, max_objects=settings.max_objects,
                             allow_truncated=settings.allow_truncated, overwrite=settings.overwrite,
-                            evaluate=settings.evaluate)
+                            evaluate=settings.evaluate, executor=settings.executor,
+                            make_tracker=tracker_factory(settings, worker_device(settings)),
+                            save_scores=settings.save_scores)
     if results is not None:
         print(format_global_table(results))
     return results
+
+
+def worker_device(settings: RunSettings) -> str:
+    """Ray workers with GPUs run on CUDA wherever they are; CPU workers use this run's device."""
+    return "cuda" if settings.executor.gpus_per_worker > 0 else settings.device
 
 
 def _chosen(group: str) -> str | None:

@@ -207,7 +207,8 @@ def _frame_names(layout: DavisLayout, annotations: Path, sequence: str) -> list[
     return frames
 
 
-def _read_mask(path: Path, sequence: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+def read_scored_mask(path: Path, sequence: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A label PNG of ``sequence``, of ``shape`` when given; problems are EvaluationErrors naming the file."""
     try:
         labels = read_label_png(path)
     except MaskFileError as err:
@@ -245,7 +246,7 @@ def _evaluate_job(job: _Job) -> SequenceScores:
     seq = job.sequence
     annotations = job.layout.annotations_dir(seq, job.task)
     frames = _frame_names(job.layout, annotations, seq)
-    first = _read_mask(annotations / f"{frames[0]}.png", seq)
+    first = read_scored_mask(annotations / f"{frames[0]}.png", seq)
     object_ids = _object_ids(first)
     scored = frames[1:-1] if job.task == "semi-supervised" else frames
     if not scored:
@@ -253,9 +254,9 @@ def _evaluate_job(job: _Job) -> SequenceScores:
     _check_results_present(job.results_dir, seq, scored)
 
     def pair(name: str) -> tuple[np.ndarray, np.ndarray, Path]:
-        gt = first if name == frames[0] else _read_mask(annotations / f"{name}.png", seq, first.shape)
+        gt = first if name == frames[0] else read_scored_mask(annotations / f"{name}.png", seq, first.shape)
         pred_path = job.results_dir / seq / f"{name}.png"
-        return gt, _read_mask(pred_path, seq, first.shape), pred_path
+        return gt, read_scored_mask(pred_path, seq, first.shape), pred_path
 
     if job.task == "semi-supervised":
         def stream() -> Iterator[tuple[str, np.ndarray, np.ndarray, None]]:
@@ -306,13 +307,13 @@ def summarize(scores: list[SequenceScores]) -> dict:
                 "J_per_frame": seq.j[i].tolist(), "F_per_frame": seq.f[i].tolist(),
             }
         per_sequence[seq.sequence] = {
-            **_mean_of(rows), "objects": [f"{seq.sequence}_{k}" for k in seq.object_ids],
+            **mean_over_objects(rows), "objects": [f"{seq.sequence}_{k}" for k in seq.object_ids],
             "num_frames_total": seq.num_frames, "num_frames_evaluated": len(seq.frames),
         }
-    return {"global": _mean_of(list(per_object.values())), "per_sequence": per_sequence, "per_object": per_object}
+    return {"global": mean_over_objects(list(per_object.values())), "per_sequence": per_sequence, "per_object": per_object}
 
 
-def _mean_of(rows: list[dict]) -> dict[str, float]:
+def mean_over_objects(rows: list[dict]) -> dict[str, float]:
     """Mean of every metric over objects; J&F-Mean from the two means (NaN without objects)."""
     means = {}
     for name in OBJECT_METRICS:

@@ -117,11 +117,23 @@ def test_bad_annotations_fail_when_the_track_is_made(clip, tmp_path):
         tracker.track(clip.frames_dir, np.ones((2, 2), np.uint8))
     with pytest.raises(SettingsError, match="frame index 9 is outside the video's 5 frames"):
         tracker.track(clip.frames_dir, {0: clip.first_mask, 9: clip.first_mask})
-    with pytest.raises(SettingsError, match="first frame"):
+    with pytest.raises(SettingsError, match="no annotation has an object"):
         tracker.track(clip.frames_dir, np.zeros((48, 64), np.uint8))
     write_label_png(tmp_path / "small.png", np.ones((4, 4), np.uint8))
     with pytest.raises(MaskFileError, match="small.png: mask is 4x4"):
         tracker.track(clip.frames_dir, tmp_path / "small.png")
+
+
+def test_frames_before_the_first_object_are_background_and_not_segmented(clip, tmp_path):
+    """A video whose first object appears on frame 2: frames 0-1 are empty, the model starts at frame 2."""
+    stand_in = CopyStandIn()
+    first = read_label_png(clip.first_mask)
+    saved = Tracker(stand_in).track(clip.frames_dir, {2: first}).save(tmp_path / "late", only=["00000", "00003"])
+    assert stand_in.frames_seen == 3  # frames 2, 3, 4
+    assert saved.names == ["00000", "00003"] and sorted(p.name for p in (tmp_path / "late").glob("*.png")) == \
+        ["00000.png", "00003.png"]
+    assert not read_label_png(tmp_path / "late/00000.png").any()
+    np.testing.assert_array_equal(read_label_png(tmp_path / "late/00003.png"), first)
 
 
 def test_vos_load_the_tiny_random_model_end_to_end(clip, tmp_path):

@@ -9,7 +9,7 @@ The API is imported on first use, so ``import vos.masks`` (say) does not load th
 """
 from typing import Any
 
-__all__ = ["Track", "TrackedFrame", "Tracker", "load", "model_names"]
+__all__ = ["FrameScores", "Track", "TrackedFrame", "Tracker", "load", "model_names", "read_scores"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,6 +17,10 @@ def __getattr__(name: str) -> Any:
         from .models import model_names
 
         return model_names
+    if name in ("FrameScores", "read_scores"):
+        from . import scores
+
+        return getattr(scores, name)
     if name in __all__:
         from . import tracker
 

@@ -1,25 +1,45 @@
-"""A benchmark run: every sequence of a dataset split tracked into one results folder, then scored.
+"""A benchmark run: every sequence of a dataset split tracked into one results folder, then scored or zipped.
 
-The dataset's layout (where frames, annotations and sequence lists are) belongs to
-``eval.datasets``, so the runner and the evaluator read the same files. Each sequence is a
-:class:`~vos.tracker.Track` saved into ``<output>/<sequence>/``: finished sequences are
-skipped on a rerun and an interrupted one is redone. ``shard=(i, n)`` takes every n-th
-sequence, so several processes or machines can split a benchmark; the run that finds every
-sequence finished evaluates the merged folder.
+The dataset's layout (frames, where each object is given, which frames are written, where
+masks go, the submission zip, local ground truth) belongs to ``eval.datasets``, so the
+runner and the evaluator read the same files. Each sequence is a
+:class:`~vos.tracker.Track` saved into ``<output>/<results_subdir>/<sequence>/``: finished
+sequences are skipped on a rerun and an interrupted one is redone. ``shard=(i, n)`` takes
+every n-th sequence, so several processes or machines can split a benchmark; the run that
+finds every sequence finished evaluates the merged folder (DAVIS with the official
+toolkit's numbers, other sets with ground truth per :mod:`eval.objects`) and writes the
+submission zip of a set scored on a server. ``run_report*.json`` says what the run cost.
 """
 from __future__ import annotations
 
 import logging
+import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.datasets import DavisLayout
-from eval.files import MaskFileError
+from eval.datasets import BenchmarkLayout, DavisLayout, FolderLayout, YouTubeVOSLayout
+from eval.files import atomic_writer
+from .frames import as_frame_source
 from .outputs import read_record
-from .tracker import TRACK_RECORD, Tracker
+from .run_report import RunReport
+from .settings import ExecutorSettings
+from .tracker import TRACK_RECORD, Track, TrackedFrame, Tracker
 
 log = logging.getLogger(__name__)
+
+SUBMISSION_FILE = "submission.zip"
+SCORES_DIR = "scores"
+
+
+LAYOUTS = {"davis": DavisLayout, "youtubevos": YouTubeVOSLayout, "folder": FolderLayout}
+
+
+def dataset_layout(layout: str, root: Path, options: dict) -> BenchmarkLayout:
+    """The ``eval.datasets`` layout a dataset config names, with its options (see vos.settings.LAYOUT_OPTIONS)."""
+    return LAYOUTS[layout](root, **options)
 
 
 def is_finished(sequence_dir: Path) -> bool:
@@ -27,49 +47,114 @@ def is_finished(sequence_dir: Path) -> bool:
     return bool(record and record.get("complete"))
 
 
-def run_benchmark(tracker: Tracker, layout: DavisLayout, output_dir: Path, *, shard: tuple[int, int] = (0, 1),
-                  stride: int = 1, max_frames: int | None = None, max_objects: int = 32,
-                  allow_truncated: bool = False, overwrite: bool = False, evaluate: bool = True) -> dict | None:
-    """Track this shard's sequences into ``output_dir/<seq>/``, then evaluate when everything is there.
+def results_root(layout: BenchmarkLayout, output_dir: Path) -> Path:
+    return output_dir / layout.results_subdir if layout.results_subdir else output_dir
 
-    Evaluation runs only when every sequence of the split is finished and the run covers
-    whole sequences (``stride=1``, no ``max_frames``). Returns ``eval.evaluate_davis``'s
-    results, or None.
+
+def sequence_track(tracker: Tracker, layout: BenchmarkLayout, sequence: str, *, stride: int = 1,
+                   max_frames: int | None = None, max_objects: int = 32, allow_truncated: bool = False,
+                   logits: bool = False) -> Track:
+    """The sequence's frames with each object given at its first annotation (objects may start late).
+
+    An object whose first annotation falls outside the kept frames (``stride``, ``max_frames``)
+    is not tracked.
+    """
+    frames = as_frame_source(layout.frames_dir(sequence), stride=stride, max_frames=max_frames, verify=True,
+                             allow_truncated=allow_truncated)
+    index = {name: i for i, name in enumerate(frames.names)}
+    prompts = layout.prompt_frames(sequence)
+    left_out = sorted(set(prompts) - set(index))
+    if left_out:
+        log.warning("%s: objects given on frame(s) %s are not tracked (not among the kept frames)",
+                    sequence, ", ".join(left_out))
+    masks = {index[name]: path for name, path in prompts.items() if name in index}
+    return tracker.track(frames, masks, max_objects=max_objects, logits=logits)
+
+
+def run_benchmark(tracker: Tracker, layout: BenchmarkLayout, output_dir: Path, *, shard: tuple[int, int] = (0, 1),
+                  stride: int = 1, max_frames: int | None = None, max_objects: int = 32,
+                  allow_truncated: bool = False, overwrite: bool = False, evaluate: bool = True,
+                  executor: ExecutorSettings | None = None, make_tracker: Callable[[], Tracker] | None = None,
+                  save_scores: bool = False) -> dict | None:
+    """Track this shard's sequences into the results folder, then evaluate or zip when everything is there.
+
+    With a Ray ``executor``, workers build their model with ``make_tracker`` and ``tracker``
+    only fingerprints the tracks the driver writes. ``save_scores`` also writes each frame's
+    per-object probabilities to ``<output>/scores/<sequence>/<frame>.npz`` (see :mod:`vos.scores`). Evaluation and the zip need every
+    sequence of the split finished over whole sequences (``stride=1``, no ``max_frames``).
+    Returns the evaluation's results, or None.
     """
     sequences = layout.sequences()
+    results = results_root(layout, output_dir)
     index, count = shard
     mine = sequences[index::count]
-    todo = [s for s in mine if overwrite or not is_finished(output_dir / s)]
-    for sequence in tqdm(todo, desc="sequences", unit="seq", initial=len(mine) - len(todo), total=len(mine)):
-        track = tracker.track(layout.frames_dir(sequence), _first_mask(layout, sequence), stride=stride,
-                              max_frames=max_frames, max_objects=max_objects, allow_truncated=allow_truncated)
-        track.save(output_dir / sequence, overwrite=overwrite)
-    if not evaluate:
-        return None
-    missing = [s for s in sequences if not is_finished(output_dir / s)]
+    todo = [s for s in mine if overwrite or not is_finished(results / s)]
+    options = {"stride": stride, "max_frames": max_frames, "max_objects": max_objects,
+               "allow_truncated": allow_truncated, "logits": save_scores}
+    report = RunReport()
+    progress = tqdm(desc="sequences", unit="seq", initial=len(mine) - len(todo), total=len(mine))
+
+    def save(sequence: str, computed: list[TrackedFrame] | None, started: float) -> None:
+        """Write one sequence (tracked now, or ``computed`` by a worker) and time it."""
+        track = sequence_track(tracker, layout, sequence, **options)
+        track.save(results / sequence, overwrite=overwrite, only=layout.written_frames(sequence), computed=computed,
+                   scores=output_dir / SCORES_DIR / sequence if save_scores else None)
+        report.add(sequence, len(track.frames), time.perf_counter() - started)
+        progress.update()
+
+    if executor is None or executor.kind == "local":
+        for sequence in todo:
+            save(sequence, None, time.perf_counter())
+    else:
+        from .ray_executor import track_on_ray
+
+        for sequence, computed, seconds in track_on_ray(make_tracker, layout, todo, options, executor):
+            save(sequence, computed, time.perf_counter() - seconds)
+    progress.close()
+    report.save(output_dir / ("run_report.json" if count == 1 else f"run_report-shard{index}of{count}.json"))
+    missing = [s for s in sequences if not is_finished(results / s)]
     if missing:
         log.warning("evaluation waits: %d of %d sequences not finished yet (e.g. %s); run again without "
                     "dataset.shard once all shards are done", len(missing), len(sequences), missing[0])
         return None
     if stride != 1 or max_frames is not None:
-        log.warning("evaluation skipped: the benchmark scores every frame (stride=1, max_frames=null)")
+        log.warning("evaluation and submission zip skipped: the benchmark needs every frame (stride=1, "
+                    "max_frames=null)")
+        return None
+    if layout.submission_root is not None:
+        path = write_submission(layout, output_dir, sequences)
+        log.info("submission for the benchmark's server: %s", path)
+    if not evaluate:
+        return None
+    if not layout.scored_locally():
+        log.info("no local ground truth for this split: it is scored on the benchmark's server")
         return None
     return evaluate_results(layout, output_dir, sequences)
 
 
-def _first_mask(layout: DavisLayout, sequence: str) -> Path:
-    """The semi-supervised protocol gives each sequence's first annotated frame only."""
-    annotations = sorted(layout.annotations_dir(sequence).glob("*.png"))
-    if not annotations:
-        raise MaskFileError(f"{layout.annotations_dir(sequence)}: no annotation PNG for sequence {sequence}")
-    return annotations[0]
+def write_submission(layout: BenchmarkLayout, output_dir: Path, sequences: list[str]) -> Path:
+    """``submission.zip``: each sequence's PNGs as ``<submission_root>/<seq>/<frame>.png``, written atomically."""
+    results = results_root(layout, output_dir)
+    prefix = f"{layout.submission_root}/" if layout.submission_root else ""
+    path = output_dir / SUBMISSION_FILE
+    with atomic_writer(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as archive:
+        for sequence in sequences:
+            for png in sorted((results / sequence).glob("*.png")):
+                archive.write(png, f"{prefix}{sequence}/{png.name}")
+    return path
 
 
-def evaluate_results(layout: DavisLayout, output_dir: Path, sequences: list[str]) -> dict:
+def evaluate_results(layout: BenchmarkLayout, output_dir: Path, sequences: list[str]) -> dict:
     """Benchmark metrics of a finished results folder, with the CSV and JSON reports written there."""
     import eval as davis_eval
 
-    results = davis_eval.evaluate_davis(layout.root, output_dir, subset=layout.split, year=layout.year,
-                                        resolution=layout.resolution, sequences=sequences)
-    davis_eval.write_reports(results, output_dir, subset=layout.split)
+    if isinstance(layout, DavisLayout):
+        results = davis_eval.evaluate_davis(layout.root, output_dir, subset=layout.split, year=layout.year,
+                                            resolution=layout.resolution, sequences=sequences)
+    else:
+        from eval.objects import evaluate_objects
+
+        results = evaluate_objects(layout, results_root(layout, output_dir), sequences)
+    subset = getattr(layout, "split", "") or "all"
+    davis_eval.write_reports(results, output_dir, subset=subset)
     return results

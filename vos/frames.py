@@ -180,17 +180,22 @@ def list_frame_files(folder: Path) -> list[Path]:
 
 
 def check_numbering(folder: Path, stems: list[str]) -> None:
-    """Fail on a missing or repeated frame number when all stems are ``<prefix><number>``."""
+    """Fail on a missing or repeated frame number when all stems are ``<prefix><number>``.
+
+    The first two numbers set the step: a folder of every 5th frame (YouTube-VOS's
+    ``valid``: 00000, 00005, ...) is whole when no step is skipped.
+    """
     parts = [re.fullmatch(r"(.*?)(\d+)", stem) for stem in stems]
     if not all(parts) or len({m.group(1) for m in parts}) != 1:
         return  # not a numbered sequence: natural order is all we can check
     numbers = [int(m.group(2)) for m in parts]
+    step = max(1, numbers[1] - numbers[0]) if len(numbers) > 1 else 1
     for before, after, stem_before, stem_after in zip(numbers, numbers[1:], stems, stems[1:]):
         if after == before:
             raise FrameSourceError(f"{folder}: frames {stem_before} and {stem_after} have the same number")
-        if after != before + 1:
+        if after != before + step:
             prefix, digits = parts[0].group(1), parts[0].group(2)
-            missing = f"{prefix}{str(before + 1).zfill(len(digits))}"
+            missing = f"{prefix}{str(before + step).zfill(len(digits))}"
             raise FrameSourceError(
                 f"{folder}: frame {missing} is missing (numbering jumps from {stem_before} to {stem_after})"
             )

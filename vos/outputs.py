@@ -48,6 +48,8 @@ def run_identity(config: Mapping[str, Any]) -> dict[str, Any]:
     A dataset's ``shard`` is left out: the shards of one benchmark share a folder.
     """
     identity = {key: config.get(key) for key in IDENTITY_KEYS}
+    if config.get("save_scores"):  # only when on, so folders of runs from before the option still match
+        identity["save_scores"] = True
     if identity["dataset"]:
         identity["dataset"] = {k: v for k, v in identity["dataset"].items() if k != "shard"}
     return identity
@@ -84,8 +86,9 @@ def prepare_output_dir(output_dir: str | os.PathLike, config: Mapping[str, Any],
             raise OutputDirError(f"{saved_path}: cannot read the saved config ({err})") from None
         if not isinstance(saved, dict):
             raise OutputDirError(f"{saved_path}: the saved config is not a mapping of settings")
-        previous = run_identity(saved)
-        differences = [key for key, value in run_identity(config).items() if previous[key] != value]
+        previous, current = run_identity(saved), run_identity(config)
+        differences = [key for key in [*current, *(k for k in previous if k not in current)]
+                       if previous.get(key) != current.get(key)]
         foreign = (f"{saved_path}: the output folder holds the results of another run (different "
                    f"{', '.join(differences)})") if differences else None
     elif output_dir.is_dir() and any(not p.name.startswith(".") for p in output_dir.iterdir()):

@@ -28,14 +28,32 @@ from .tracker import text_items
 DEVICES = ("auto", "cpu", "cuda")
 
 
+# Each dataset config names its ``layout``; these are that layout's own options and their types.
+LAYOUT_OPTIONS: dict[str, dict[str, str]] = {
+    "davis": {"year": "text", "split": "text", "resolution": "text"},
+    "youtubevos": {"split": "text", "all_frames": "flag", "write_all": "flag"},
+    "folder": {"split": "folder", "ground_truth": "flag", "submission_root": "folder-or-null"},
+}
+
+
 @dataclass(frozen=True)
 class DatasetSettings:
     name: str  # the dataset config's name (configs/dataset/<name>.yaml)
     root: Path
-    year: str
-    split: str
-    resolution: str
+    layout: str  # a key of LAYOUT_OPTIONS: which eval.datasets layout reads the folder
+    options: dict[str, Any]  # the layout's options (DAVIS: year, split, resolution; ...)
     shard: tuple[int, int]  # (i, n): this process takes every n-th sequence from the i-th
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where a benchmark's sequences are tracked (``executor=local`` or ``executor=ray``)."""
+
+    kind: str = "local"
+    address: str | None = None  # a running Ray cluster; None starts a local one
+    num_workers: int = 1
+    gpus_per_worker: float = 0.0
+    max_attempts: int = 1  # tries per sequence when workers die
 
 
 @dataclass(frozen=True)
@@ -60,7 +78,9 @@ class RunSettings:
     allow_truncated: bool
     overlay: bool
     evaluate: bool
+    save_scores: bool
     propagation: PropagationConfig
+    executor: ExecutorSettings = ExecutorSettings()
 
     @property
     def demo(self) -> bool:
@@ -113,20 +133,53 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
         allow_truncated=reader.flag("allow_truncated"),
         overlay=reader.flag("overlay"),
         evaluate=reader.flag("evaluate"),
+        save_scores=reader.flag("save_scores"),
         propagation=propagation,
+        executor=_executor(reader),
     )
 
 
+RAY_EXTRA = 'pip install -e ".[ray]"'
+
+
+def _executor(reader: "_Reader") -> ExecutorSettings:
+    """``executor=ray`` is checked here, Ray's presence included, so a run without it stops before any work."""
+    if reader.cfg.get("executor") is None:
+        return ExecutorSettings()
+    kind = reader.choice("executor.kind", ("local", "ray"))
+    if kind == "local":
+        return ExecutorSettings()
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise SettingsError(f"executor=ray needs Ray, an optional extra: {RAY_EXTRA}") from None
+    address = reader.value("executor.address")
+    if address is not None and (not isinstance(address, str) or not address):
+        raise SettingsError(f"executor.address must be a Ray address (e.g. auto or ray://host:10001), got {address!r}")
+    gpus = reader.number("executor.gpus_per_worker")
+    if gpus < 0:
+        raise SettingsError(f"executor.gpus_per_worker must be >= 0, got {gpus:g}")
+    return ExecutorSettings("ray", address, reader.integer("executor.num_workers", minimum=1), gpus,
+                            reader.integer("executor.max_attempts", minimum=1))
+
+
 def _dataset(reader: "_Reader", name: str | None) -> DatasetSettings:
-    if OmegaConf.is_missing(reader.cfg.dataset, "root") or reader.cfg.dataset.root is None:
+    node = reader.cfg.dataset
+    if OmegaConf.is_missing(node, "root") or node.root is None:
         raise SettingsError("dataset.root is required: the folder that holds the dataset")
-    shard = reader.cfg.dataset.get("shard")
+    layout = reader.choice("dataset.layout", tuple(LAYOUT_OPTIONS))
+    kinds = LAYOUT_OPTIONS[layout]
+    unknown = sorted(set(node) - {"root", "layout", "shard", *kinds})
+    if unknown:
+        raise SettingsError(f"dataset.{unknown[0]} is not an option of {layout} datasets "
+                            f"(they take {', '.join(sorted(kinds))})")
+    options = {key: reader.typed(f"dataset.{key}", kind) for key, kind in kinds.items()}
+    shard = node.get("shard")
     return DatasetSettings(
         name=name or "dataset",
         root=absolute(reader.text("dataset.root")),
-        year=str(reader.value("dataset.year")),
-        split=reader.text("dataset.split"),
-        resolution=reader.text("dataset.resolution"),
+        layout=layout,
+        options=options,
         shard=parse_shard(None if shard is None else str(shard)),
     )
 
@@ -225,6 +278,19 @@ class _Reader:
             raise SettingsError(f"{key} must be {bounds}, got {value}")
         return value
 
+    def typed(self, key: str, kind: str) -> Any:
+        """``text`` (non-empty), ``flag``, ``folder`` (a relative folder name, may be empty) or ``folder-or-null``."""
+        if kind == "text":
+            return str(self.value(key)) if isinstance(self.value(key), int) else self.text(key)
+        if kind == "flag":
+            return self.flag(key)
+        value = self.value(key)
+        if value is None and kind == "folder-or-null":
+            return None
+        if not isinstance(value, str) or value.startswith("/") or ".." in value.split("/"):
+            raise SettingsError(f"{key} must be a folder name inside the dataset (or empty), got {value!r}")
+        return value.strip("/")
+
     def number(self, key: str) -> float:
         value = self.value(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -279,11 +345,13 @@ def help_text() -> str:
         "Options (default in brackets):",
     ]
     options = commented_options((directory / "config.yaml").read_text())
-    for group in sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        sample = sorted((directory / group).glob("*.yaml"))
-        if sample and group == "dataset":
-            options += [(f"dataset.{key}", default, comment)
-                        for key, default, comment in commented_options(sample[0].read_text())]
+    for group in ("dataset", "executor"):
+        seen = set()
+        for path in sorted((directory / group).glob("*.yaml"), key=lambda p: (p.stem == "local", p.stem)):
+            for key, default, comment in commented_options(path.read_text()):
+                if key not in seen:  # the first config (by name) that has an option describes it
+                    seen.add(key)
+                    options.append((f"{group}.{key}", default, comment))
     width = max(len(key) for key, _, _ in options) + 2
     for key, default, comment in options:
         shown = f" [{default}]" if default not in ("", "null") else ""
@@ -293,6 +361,8 @@ def help_text() -> str:
     lines += [f"  {name.ljust(width)}{_first_comment(directory / 'model' / f'{name}.yaml')}" for name in model_names()]
     lines += ["", "dataset=<name> (with dataset.root=<folder>):"]
     lines += [f"  {p.stem.ljust(width)}{_first_comment(p)}" for p in sorted((directory / "dataset").glob("*.yaml"))]
+    lines += ["", "executor=<name> (for dataset runs):"]
+    lines += [f"  {p.stem.ljust(width)}{_first_comment(p)}" for p in sorted((directory / "executor").glob("*.yaml"))]
     return "\n".join(lines)
 
 

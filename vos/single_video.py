@@ -1,6 +1,7 @@
 """One video in, a results folder out: masks, an overlay video, a summary, and J&F when there is ground truth.
 
     <output>/masks/<frame>.png     DAVIS palette PNGs (see vos.tracker.Track.save)
+    <output>/scores/<frame>.npz    per-object probabilities, with save_scores (see vos.scores)
     <output>/overlay.mp4           object colours and contours over the frames
     <output>/summary.json          frames, objects, time, and the scores (written last)
 """
@@ -37,7 +38,8 @@ class VideoSummary:
 
 
 def segment_video(track: Track, output_dir: str | os.PathLike, *, overlay: bool = True,
-                  ground_truth: str | os.PathLike | None = None, overwrite: bool = False) -> VideoSummary:
+                  ground_truth: str | os.PathLike | None = None, overwrite: bool = False,
+                  save_scores: bool = False) -> VideoSummary:
     """Save ``track`` into ``output_dir/masks`` (a finished track is not recomputed), then the rest.
 
     ``ground_truth`` is a folder of label PNGs named like the frames; the summary then holds
@@ -47,7 +49,8 @@ def segment_video(track: Track, output_dir: str | os.PathLike, *, overlay: bool 
     output_dir = Path(output_dir)
     if ground_truth is not None:
         check_ground_truth(Path(ground_truth), track)
-    saved = track.save(output_dir / "masks", overwrite=overwrite)
+    saved = track.save(output_dir / "masks", overwrite=overwrite,
+                       scores=output_dir / "scores" if save_scores else None)
     frames = track.frames
     overlay_path = None
     if overlay and isinstance(frames, FrameSource):

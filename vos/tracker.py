@@ -36,6 +36,7 @@ from .interactive import FramePrompt, InteractiveSession, check_prompts, read_pr
 from .masks import DEFAULT_MAX_OBJECTS, as_annotation, object_ids, read_annotation, write_mask
 from .outputs import OutputDirError, read_record, write_json
 from .propagate import PropagationConfig, Propagator, Segmenter
+from .scores import write_scores
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,15 @@ class Track:
         names = getattr(self.frames, "names", None)
         encoded = encode_texts(self.tracker.segmenter, self.texts)
         for index, frame in enumerate(self.frames):
-            labels = propagator.step(np.asarray(frame), self.annotations.get(index), self.removed.get(index, ()),
-                                     encoded if index == 0 else None)
+            annotation = self.annotations.get(index)
+            texts = encoded if index == 0 else None
+            if not propagator.ids and not texts and (annotation is None or not object_ids(annotation)):
+                # Before the first object appears there is nothing to segment (no model call).
+                height, width = np.asarray(frame).shape[:2]
+                yield TrackedFrame(index, names[index] if names else f"{index:05d}", np.zeros((height, width), np.uint8),
+                                   [], np.zeros((0, height, width), np.float32) if self.logits else None)
+                continue
+            labels = propagator.step(np.asarray(frame), annotation, self.removed.get(index, ()), texts)
             logits = propagator.logits.numpy() if self.logits else None
             yield TrackedFrame(index, names[index] if names else f"{index:05d}", labels, list(propagator.ids), logits)
 
@@ -130,15 +138,31 @@ class Track:
             "propagation": vars(self.tracker.propagation),
         })
 
-    def save(self, directory: str | os.PathLike, *, overwrite: bool = False, progress: bool = True) -> SavedTrack:
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False, progress: bool = True,
+             only: Iterable[str] | None = None, computed: Iterable[TrackedFrame] | None = None,
+             scores: str | os.PathLike | None = None) -> SavedTrack:
         """Write ``directory/<frame>.png`` for every frame (DAVIS palette PNGs, each written atomically).
+
+        ``only`` names the frames to write (every frame is still tracked): a benchmark scored
+        on a subset of the frames (YouTube-VOS over all frames) writes that subset.
+        ``computed`` are this track's frames computed elsewhere (a Ray worker); they are
+        written as if this process had computed them. ``scores`` is a folder for each
+        written frame's per-object probabilities (``<frame>.npz``, see :mod:`vos.scores`);
+        the track must have been made with ``logits=True``.
 
         The folder records the track it holds: saving the same track again returns at
         once when it is complete and redoes it when it was interrupted; a folder with
         another track's (or another tool's) masks is refused unless ``overwrite``.
         """
         directory = Path(directory)
+        only = None if only is None else sorted(set(only))
         fingerprint = self.fingerprint()
+        if only is not None:
+            fingerprint["written"] = only
+        if scores is not None:
+            if not self.logits:
+                raise SettingsError("save(scores=...): make the track with logits=True to save its scores")
+            fingerprint["scores"] = str(Path(scores).resolve())
         record = read_record(directory / TRACK_RECORD)
         if record and record.get("complete") and record.get("fingerprint") == fingerprint and \
                 fingerprint["video"] is not None:
@@ -147,10 +171,14 @@ class Track:
         write_json(directory / TRACK_RECORD, {"complete": False, "fingerprint": fingerprint})
         names, ids = [], set()
         total = len(self.frames) if isinstance(self.frames, FrameSource) else None
-        for tracked in tqdm(self, total=total, desc=directory.name, unit="frame", leave=False, disable=not progress):
-            write_mask(directory / f"{tracked.name}.png", tracked.labels)
-            names.append(tracked.name)
+        keep = None if only is None else set(only)
+        for tracked in tqdm(self if computed is None else computed, total=total, desc=directory.name, unit="frame", leave=False, disable=not progress):
             ids.update(tracked.object_ids)
+            if keep is None or tracked.name in keep:
+                if scores is not None:
+                    write_scores(Path(scores) / f"{tracked.name}.npz", tracked.object_ids, tracked.logits)
+                write_mask(directory / f"{tracked.name}.png", tracked.labels)
+                names.append(tracked.name)
         write_json(directory / TRACK_RECORD, {"complete": True, "fingerprint": fingerprint, "names": names,
                                               "object_ids": sorted(ids)})
         return SavedTrack(directory, names, sorted(ids), resumed=False)
@@ -250,9 +278,8 @@ class Tracker:
         frames = open_video_input(video, stride, max_frames, allow_truncated)
         annotations = {index: load_annotation(mask, frames.size, max_objects, f"masks[{index}]")
                        for index, mask in annotation_items(masks).items()}
-        if not texts and (0 not in annotations or not object_ids(annotations[0])):
-            raise SettingsError("masks: the first frame (index 0) needs an annotation with at least one object "
-                                "(or give text=)")
+        if not texts and not any(object_ids(labels) for labels in annotations.values()):
+            raise SettingsError("masks: no annotation has an object (give at least one object's mask, or text=)")
         length = len(frames) if isinstance(frames, FrameSource) else None
         late = [i for i in list(annotations) + list(removed or {}) if i < 0 or (length is not None and i >= length)]
         if late:
