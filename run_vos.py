@@ -135,11 +135,13 @@ def _with_demo_inputs(settings: RunSettings, clip) -> RunSettings:
 def run_dataset(settings: RunSettings, tracker: Tracker):
     spec = settings.dataset
     if settings.text is not None:
-        raise SettingsError("text: a benchmark takes its objects from the dataset's annotations; referring-"
-                            "expression datasets (Ref-YouTube-VOS, Ref-DAVIS17) are not supported yet")
+        raise SettingsError("text: a benchmark takes its objects from the dataset (its annotations, or its "
+                            "expressions for dataset=refyoutubevos / refdavis17); run one video with input= text=")
     if settings.prompts is not None:
         raise SettingsError("prompts: a benchmark takes its objects from the dataset's annotations; run one "
                             "sequence with input=<its frame folder> prompts=<file> instead")
+    if spec.layout == "referring":
+        return run_referring_dataset(settings, tracker)
     layout = dataset_layout(spec.layout, spec.root, spec.options)
     layout.check()  # a wrong root, split or resolution fails before anything is written
     prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)
@@ -151,6 +153,24 @@ def run_dataset(settings: RunSettings, tracker: Tracker):
                             save_scores=settings.save_scores)
     if results is not None:
         print(format_global_table(results))
+    return results
+
+
+def run_referring_dataset(settings: RunSettings, tracker: Tracker) -> dict:
+    """Ref-YouTube-VOS / Ref-DAVIS17: one text-prompted track per expression (vos.referring)."""
+    from eval.referring import ReferringLayout
+    from vos.referring import run_referring
+
+    spec = settings.dataset
+    if spec.shard != (0, 1):
+        raise SettingsError("dataset.shard: referring datasets run every expression in one process")
+    layout = ReferringLayout(spec.root, **spec.options)
+    layout.expressions()  # a wrong root or a broken meta_expressions.json fails before anything is written
+    prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)
+    results = run_referring(tracker, layout, settings.output, max_frames=settings.max_frames,
+                            overwrite=settings.overwrite, evaluate=settings.evaluate)
+    print(f"{len(results['expressions'])} expressions, {results['scored']} scored"
+          + (f": J&F-Mean {results['J&F-Mean']:.4f}" if results["scored"] else ""))
     return results
 
 

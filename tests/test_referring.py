@@ -74,3 +74,16 @@ def test_a_broken_layout_is_named(tmp_path):
         json.dumps({"videos": {"cat": {"frames": ["00000"], "expressions": {"0": {"exp": "a cat"}}}}}))
     with pytest.raises(EvaluationError, match="frame folder of video 'cat' not found"):
         ReferringLayout(tmp_path).expressions()
+
+
+def test_the_same_command_runs_a_referring_dataset(layout, tmp_path):
+    import run_vos
+    from test_run_vos import TINY, run
+
+    out = tmp_path / "out"
+    results = run(TINY + ["dataset=refdavis17", f"dataset.root={layout.root}", f"output={out}", "max_frames=3"])
+    assert results["scored"] == 2 and (out / "submission.zip").is_file() and (out / "config.yaml").is_file()
+    assert len(list((out / "Annotations").rglob("*.png"))) == 4 * 3
+    with pytest.raises(run_vos.USER_ERRORS, match="meta_expressions.json not found"):
+        run(TINY + ["dataset=refyoutubevos", f"dataset.root={tmp_path / 'nowhere'}", f"output={tmp_path / 'o2'}"])
+    assert not (tmp_path / "o2").exists()

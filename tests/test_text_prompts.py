@@ -64,7 +64,7 @@ def test_bad_texts_are_refused_before_any_work(clip, regions):
                           ({1: 3}, "non-empty string"), ({}, "non-empty")]:
         with pytest.raises(SettingsError, match=message):
             tracker.track(clip.frames_dir, text=text)
-    with pytest.raises(SettingsError, match=r"needs an annotation .*give text="):
+    with pytest.raises(SettingsError, match=r"no annotation has an object .*text="):
         tracker.track(clip.frames_dir)
 
 
