@@ -32,7 +32,7 @@ from eval.files import MaskFileError
 from seem_core.checkpoint import CheckpointError, CheckpointNotFoundError
 from seem_core.config import ConfigError
 from seem_core.spatial_prompts import PromptError
-from vos.benchmark import dataset_layout, run_benchmark
+from vos.benchmark import check_dataset_prompts, dataset_layout, run_benchmark
 from vos.errors import SettingsError
 from vos.frames import FrameSourceError
 from vos.outputs import OutputDirError, prepare_output_dir
@@ -137,20 +137,24 @@ def run_dataset(settings: RunSettings, tracker: Tracker):
     if settings.text is not None:
         raise SettingsError("text: a benchmark takes its objects from the dataset (its annotations, or its "
                             "expressions for dataset=refyoutubevos / refdavis17); run one video with input= text=")
-    if settings.prompts is not None:
-        raise SettingsError("prompts: a benchmark takes its objects from the dataset's annotations; run one "
-                            "sequence with input=<its frame folder> prompts=<file> instead")
     if spec.layout == "referring":
+        if settings.prompts is not None:
+            raise SettingsError("prompts: referring datasets take their objects from their expressions")
         return run_referring_dataset(settings, tracker)
     layout = dataset_layout(spec.layout, spec.root, spec.options)
     layout.check()  # a wrong root, split or resolution fails before anything is written
+    prompts = None
+    if settings.prompts is not None:
+        if settings.save_scores:
+            raise SettingsError("prompts: save_scores is not available for sequences started from clicks")
+        prompts = check_dataset_prompts(settings.prompts, layout, settings.stride, settings.max_frames)
     prepare_output_dir(settings.output, recorded_config(settings, tracker), overwrite=settings.overwrite)
     results = run_benchmark(tracker, layout, settings.output, shard=spec.shard, stride=settings.stride,
                             max_frames=settings.max_frames, max_objects=settings.max_objects,
                             allow_truncated=settings.allow_truncated, overwrite=settings.overwrite,
                             evaluate=settings.evaluate, executor=settings.executor,
                             make_tracker=tracker_factory(settings, worker_device(settings)),
-                            save_scores=settings.save_scores)
+                            save_scores=settings.save_scores, prompts=prompts)
     if results is not None:
         print(format_global_table(results))
     return results

@@ -245,6 +245,31 @@ def test_prompts_file_on_a_davis_sequence(davis_root, tmp_path):
     assert not (tmp_path / "out2").exists()
 
 
+def test_dataset_prompts_start_the_listed_sequences_from_clicks(davis_root, tmp_path):
+    from vos.tracker import load
+
+    boxed = [{"object": 1, "frame": 0, "box": [300, 150, 500, 350]}]
+    prompts = tmp_path / "clicks.json"
+    prompts.write_text(json.dumps({"blackswan": boxed}))
+    out = tmp_path / "out"
+    run(TINY + ["dataset=davis2016", f"dataset.root={davis_root}", f"prompts={prompts}", "max_frames=3",
+                f"output={out}"])
+    truth = davis_root / "Annotations" / "480p"
+    clicked = read_label_png(out / "blackswan" / "00000.png")
+    assert not np.array_equal(clicked, read_label_png(truth / "blackswan" / "00000.png"))
+    expected = load("seem_tiny_random", device="cpu", short_side=64).track(
+        davis_root / "JPEGImages" / "480p" / "blackswan", prompts=boxed, max_frames=3)
+    for frame in expected:
+        np.testing.assert_array_equal(read_label_png(out / "blackswan" / f"{frame.name}.png"), frame.labels)
+    other = sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "blackswan")[0]
+    np.testing.assert_array_equal(read_label_png(out / other / "00000.png"), read_label_png(truth / other / "00000.png"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"no-such-sequence": [{"object": 1, "frame": 0, "box": [1, 1, 5, 5]}]}))
+    with pytest.raises(SettingsError, match="sequence 'no-such-sequence' is not in this dataset split"):
+        run(TINY + ["dataset=davis2016", f"dataset.root={davis_root}", f"prompts={bad}", f"output={tmp_path / 'o2'}"])
+    assert not (tmp_path / "o2").exists()
+
+
 def test_a_dataset_root_that_is_not_a_dataset_is_named(tmp_path):
     with pytest.raises(Exception, match=str(tmp_path / "nowhere")) as caught:
         run(TINY + ["dataset=davis2017", f"dataset.root={tmp_path / 'nowhere'}", f"output={tmp_path / 'out'}"])

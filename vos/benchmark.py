@@ -12,6 +12,7 @@ submission zip of a set scored on a server. ``run_report*.json`` says what the r
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 import zipfile
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from eval.datasets import BenchmarkLayout, DavisLayout, FolderLayout, YouTubeVOSLayout
 from eval.files import atomic_writer
+from .errors import SettingsError
 from .frames import as_frame_source
 from .outputs import read_record
 from .run_report import RunReport
@@ -53,14 +55,17 @@ def results_root(layout: BenchmarkLayout, output_dir: Path) -> Path:
 
 def sequence_track(tracker: Tracker, layout: BenchmarkLayout, sequence: str, *, stride: int = 1,
                    max_frames: int | None = None, max_objects: int = 32, allow_truncated: bool = False,
-                   logits: bool = False) -> Track:
+                   logits: bool = False, prompts: dict[str, list] | None = None) -> Track:
     """The sequence's frames with each object given at its first annotation (objects may start late).
 
     An object whose first annotation falls outside the kept frames (``stride``, ``max_frames``)
-    is not tracked.
+    is not tracked. A sequence that ``prompts`` lists starts from those clicks, boxes and
+    strokes instead (:mod:`vos.interactive`).
     """
     frames = as_frame_source(layout.frames_dir(sequence), stride=stride, max_frames=max_frames, verify=True,
                              allow_truncated=allow_truncated)
+    if prompts and sequence in prompts:
+        return tracker.track(frames, prompts=prompts[sequence], max_objects=max_objects)
     index = {name: i for i, name in enumerate(frames.names)}
     prompts = layout.prompt_frames(sequence)
     left_out = sorted(set(prompts) - set(index))
@@ -75,12 +80,14 @@ def run_benchmark(tracker: Tracker, layout: BenchmarkLayout, output_dir: Path, *
                   stride: int = 1, max_frames: int | None = None, max_objects: int = 32,
                   allow_truncated: bool = False, overwrite: bool = False, evaluate: bool = True,
                   executor: ExecutorSettings | None = None, make_tracker: Callable[[], Tracker] | None = None,
-                  save_scores: bool = False) -> dict | None:
+                  save_scores: bool = False, prompts: dict[str, list] | None = None) -> dict | None:
     """Track this shard's sequences into the results folder, then evaluate or zip when everything is there.
 
     With a Ray ``executor``, workers build their model with ``make_tracker`` and ``tracker``
     only fingerprints the tracks the driver writes. ``save_scores`` also writes each frame's
-    per-object probabilities to ``<output>/scores/<sequence>/<frame>.npz`` (see :mod:`vos.scores`). Evaluation and the zip need every
+    per-object probabilities to ``<output>/scores/<sequence>/<frame>.npz`` (see :mod:`vos.scores`).
+    ``prompts`` ({sequence: clicks/boxes/strokes}, see :func:`check_dataset_prompts`) start those
+    sequences from prompts instead of their annotations. Evaluation and the zip need every
     sequence of the split finished over whole sequences (``stride=1``, no ``max_frames``).
     Returns the evaluation's results, or None.
     """
@@ -90,7 +97,7 @@ def run_benchmark(tracker: Tracker, layout: BenchmarkLayout, output_dir: Path, *
     mine = sequences[index::count]
     todo = [s for s in mine if overwrite or not is_finished(results / s)]
     options = {"stride": stride, "max_frames": max_frames, "max_objects": max_objects,
-               "allow_truncated": allow_truncated, "logits": save_scores}
+               "allow_truncated": allow_truncated, "logits": save_scores, "prompts": prompts}
     report = RunReport()
     progress = tqdm(desc="sequences", unit="seq", initial=len(mine) - len(todo), total=len(mine))
 
@@ -130,6 +137,31 @@ def run_benchmark(tracker: Tracker, layout: BenchmarkLayout, output_dir: Path, *
         log.info("no local ground truth for this split: it is scored on the benchmark's server")
         return None
     return evaluate_results(layout, output_dir, sequences)
+
+
+def check_dataset_prompts(path: Path, layout: BenchmarkLayout, stride: int = 1,
+                          max_frames: int | None = None) -> dict[str, list]:
+    """A prompts file for a benchmark, ``{sequence: [prompts as vos.interactive reads them]}``, checked
+    against each sequence's frames (count and size) before any work."""
+    from .interactive import check_prompts, read_prompts
+
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise SettingsError(f"{path}: cannot read the prompts file ({err.strerror})") from None
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or not data:
+        raise SettingsError(f"{path}: a dataset's prompts file maps sequence names to prompt lists, "
+                            '{"<sequence>": [{"object": 1, "frame": 0, "points": [[x, y]], "labels": [1]}]}')
+    known = set(layout.sequences())
+    for sequence, entries in data.items():
+        if sequence not in known:
+            raise SettingsError(f"{path}: sequence {sequence!r} is not in this dataset split")
+        where = f"{path} [{sequence}]"
+        frames = as_frame_source(layout.frames_dir(sequence), stride=stride, max_frames=max_frames)
+        check_prompts(read_prompts(entries, where), frames, where)
+    return data
 
 
 def write_submission(layout: BenchmarkLayout, output_dir: Path, sequences: list[str]) -> Path:

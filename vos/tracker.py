@@ -268,6 +268,9 @@ class Tracker:
         if prompts is not None:
             if masks is not None or texts:
                 raise SettingsError("prompts: give clicks/boxes/strokes (prompts) or masks/text, not both")
+            if logits:
+                raise SettingsError("prompts: logits (and save_scores) are not available for tracks started "
+                                    "from clicks")
             where = str(prompts) if isinstance(prompts, (str, os.PathLike)) else "prompts"
             frame_prompts = read_prompts(prompts, where)
             frames = open_video_input(video, stride, max_frames, allow_truncated)
