@@ -156,3 +156,17 @@ def test_tiny_model_session_end_to_end(clip):
     assert set(np.unique(corrected)) <= {0, 1}
     list(session.propagate(start=3))
     np.testing.assert_array_equal(session.labels(0), streamed[0][1])
+
+
+def test_previous_frame_memory_joins_the_references(clip):
+    from vos.propagate import PropagationConfig
+
+    session = Tracker(CopyStandIn(), PropagationConfig(memory="first+previous")).session(clip.frames_dir)
+    session.add(0, 1, mask=A)
+    session.add(3, 1, mask=B)
+    got = [labels for _, labels in session.propagate()]
+    for i in range(3):
+        np.testing.assert_array_equal(got[i], A.astype(np.uint8))
+    # frames 4 and 5: references A and B plus the previous frame's B: logits (a + b + b) / 3 > 0 exactly where B is
+    for i in (3, 4, 5):
+        np.testing.assert_array_equal(got[i], B.astype(np.uint8))

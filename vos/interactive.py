@@ -16,8 +16,10 @@ call on v1 models, the demo decoder otherwise; see the README), and the object's
 resulting mask on that frame is encoded as a referring-image prompt: propagating
 forward, every frame after it is decoded against all of the object's references from
 frames up to it (their logits averaged, as :mod:`vos.propagate` does), so a correction
-carries forward; backward, the references from frames at or after it. A prompted
-frame keeps the prompted object's mask; other objects on it are predicted.
+carries forward; backward, the references from frames at or after it. With
+``propagation.memory=first+previous`` the previously propagated frame's mask of each
+object joins as one more prompt, as in :mod:`vos.propagate`. A prompted frame keeps
+the prompted object's mask; other objects on it are predicted.
 
 Memory: frames are decoded when needed, never kept. The session keeps each frame's
 label map zlib-compressed (a few kB for a 480p frame of a few objects) and one
@@ -197,13 +199,18 @@ class InteractiveSession:
         indices = range(start, stop, -1 if reverse else 1)
         if max_frames is not None:
             indices = indices[:max_frames]
+        previous: dict[int, VisualPrompt] = {}  # memory=first+previous: the last frame's masks as prompts
         for index in indices:
-            labels = self._predict(index, reverse)
+            labels, previous = self._predict(index, reverse, previous)
             self._results[index] = PackedLabels.pack(labels)
             yield index, labels
 
-    def _predict(self, index: int, reverse: bool) -> np.ndarray:
-        """One frame: every object with a reference on this side of it, its prompted mask where it has one."""
+    def _predict(self, index: int, reverse: bool,
+                 previous: dict[int, VisualPrompt]) -> tuple[np.ndarray, dict[int, VisualPrompt]]:
+        """One frame: every object with a reference on this side of it, its prompted mask where it has one.
+
+        Returns the label map and, with ``memory=first+previous``, this frame's prompts for the next.
+        """
         prompted = self._prompted.get(index, {})
         rows, owners = [], []
         for object_id, references in sorted(self._references.items()):  # objects with no reference: none usable
@@ -212,15 +219,26 @@ class InteractiveSession:
             usable = [f for f in references if (f >= index if reverse else f <= index)]
             rows.extend(references[f] for f in sorted(usable))
             owners.extend([object_id] * len(usable))
+            if usable and object_id in previous:
+                rows.append(previous[object_id])
+                owners.append(object_id)
         ids = sorted(set(owners))
         labels = np.zeros(self.frames.size, np.uint8)
+        encoded = self.segmenter.encode_frame(self.frames[index])
         if ids:
-            result = self.segmenter.segment(self.frames[index], VisualPrompt.concat(rows))
+            result = self.segmenter.segment(encoded, VisualPrompt.concat(rows))
             logits = fuse_by_owner(result.logits, torch.tensor(owners, dtype=torch.long), ids)
             labels = label_map(logits, ids, self.config.threshold)
         for object_id, packed in sorted(prompted.items()):
             labels[packed.unpack() > 0] = object_id
-        return labels
+        if self.config.memory != "first+previous":
+            return labels, {}
+        visible = [i for i in self._references if (labels == i).any()]
+        if not visible:
+            return labels, {}
+        masks = labels[None] == np.asarray(visible, dtype=np.int64).reshape(-1, 1, 1)
+        prompt = self.segmenter.encode_reference(encoded, masks, generator=self.generator)
+        return labels, {object_id: prompt.select([n]) for n, object_id in enumerate(visible)}
 
     # ------------------------------------------------------------------ helpers
     def _segment_spatial(self, encoded: Any, index: int, object_id: int, spatial: SpatialPrompt) -> np.ndarray:
