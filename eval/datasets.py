@@ -265,6 +265,59 @@ class FolderLayout:
         return names
 
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+@dataclass(frozen=True)
+class VideoFilesLayout:
+    """A folder of video files, each with its first frame's label PNG beside it: ``<root>/<video>.mp4`` and
+    ``<root>/<video>.png``. Nothing to score (no ground truth); masks go to ``<output>/<video>/<frame>.png``
+    with frames named 00000, 00001, ... by their index in the video."""
+
+    root: Path
+    results_subdir: str = ""
+    submission_root: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def sequences(self) -> list[str]:
+        _require_dir(self.root, "the folder of video files")
+        names = sorted(p.stem for p in self.root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        if not names:
+            raise EvaluationError(f"{self.root}: no video file ({', '.join(VIDEO_SUFFIXES)})")
+        return names
+
+    def frames_dir(self, sequence: str) -> Path:
+        """The video file itself (the pipeline reads files and frame folders alike)."""
+        matches = [p for p in sorted(self.root.glob(f"{sequence}.*")) if p.suffix.lower() in VIDEO_SUFFIXES]
+        if len(matches) != 1:
+            raise EvaluationError(f"{self.root}: {len(matches)} video files named {sequence}.*; expected one")
+        return matches[0]
+
+    def annotations_dir(self, sequence: str, task: str = "semi-supervised") -> Path:
+        check_task(task)
+        return self.root
+
+    def prompt_frames(self, sequence: str) -> dict[str, Path]:
+        return {"00000": self.root / f"{sequence}.png"}
+
+    def written_frames(self, sequence: str) -> list[str] | None:
+        return None
+
+    def scored_locally(self) -> bool:
+        return False
+
+    def check(self, task: str = "semi-supervised", sequences: Iterable[str] | None = None) -> list[str]:
+        check_task(task)
+        names = self.sequences() if sequences is None else list(sequences)
+        for name in names:
+            self.frames_dir(name)
+            if not (self.root / f"{name}.png").is_file():
+                raise EvaluationError(f"{self.root / name}.png not found (the first-frame mask of {name})")
+        return names
+
+
 @dataclass(frozen=True)
 class YouTubeVOSLayout:
     """YouTube-VOS 2018/2019: ``<root>/<split>/{JPEGImages,Annotations}/<video>/`` and ``<split>/meta.json``.

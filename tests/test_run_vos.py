@@ -270,6 +270,26 @@ def test_dataset_prompts_start_the_listed_sequences_from_clicks(davis_root, tmp_
     assert not (tmp_path / "o2").exists()
 
 
+def test_a_folder_of_video_files_with_one_mask_each(clip, tmp_path):
+    from vos.tracker import load
+
+    root = tmp_path / "videos"
+    root.mkdir()
+    video = cut_video(clip, root / "clip.mp4", keep=1.0)
+    (root / "whole.mp4").unlink()  # cut_video's uncut copy
+    (root / "clip.png").write_bytes(clip.first_mask.read_bytes())
+    out = tmp_path / "out"
+    run(TINY + ["dataset=videos", f"dataset.root={root}", f"output={out}"])
+    expected = list(load("seem_tiny_random", device="cpu", short_side=64).track(video, clip.first_mask))
+    assert sorted(p.name for p in (out / "clip").glob("*.png")) == [f"{i:05d}.png" for i in range(len(expected))]
+    for frame in expected:
+        np.testing.assert_array_equal(read_label_png(out / "clip" / f"{frame.name}.png"), frame.labels)
+    (root / "clip.png").unlink()
+    with pytest.raises(run_vos.USER_ERRORS, match="clip.png not found"):
+        run(TINY + ["dataset=videos", f"dataset.root={root}", f"output={tmp_path / 'o2'}"])
+    assert not (tmp_path / "o2").exists()
+
+
 def test_a_dataset_root_that_is_not_a_dataset_is_named(tmp_path):
     with pytest.raises(Exception, match=str(tmp_path / "nowhere")) as caught:
         run(TINY + ["dataset=davis2017", f"dataset.root={tmp_path / 'nowhere'}", f"output={tmp_path / 'out'}"])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.datasets import BenchmarkLayout, DavisLayout, FolderLayout, YouTubeVOSLayout
+from eval.datasets import BenchmarkLayout, DavisLayout, FolderLayout, VideoFilesLayout, YouTubeVOSLayout
 from eval.files import atomic_writer
 from .errors import SettingsError
 from .frames import as_frame_source
@@ -36,7 +36,8 @@ SUBMISSION_FILE = "submission.zip"
 SCORES_DIR = "scores"
 
 
-LAYOUTS = {"davis": DavisLayout, "youtubevos": YouTubeVOSLayout, "folder": FolderLayout}
+LAYOUTS = {"davis": DavisLayout, "youtubevos": YouTubeVOSLayout, "folder": FolderLayout,
+           "videos": VideoFilesLayout}
 
 
 def dataset_layout(layout: str, root: Path, options: dict) -> BenchmarkLayout:

@@ -33,6 +33,7 @@ LAYOUT_OPTIONS: dict[str, dict[str, str]] = {
     "davis": {"year": "text", "split": "text", "resolution": "text"},
     "youtubevos": {"split": "text", "all_frames": "flag", "write_all": "flag"},
     "folder": {"split": "folder", "ground_truth": "flag", "submission_root": "folder-or-null"},
+    "videos": {},  # a folder of video files, each with <video>.png as its first-frame mask
     "referring": {"split": "text"},  # Ref-YouTube-VOS / Ref-DAVIS17: objects come from expressions (vos.referring)
 }
 
