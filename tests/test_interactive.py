@@ -170,3 +170,17 @@ def test_previous_frame_memory_joins_the_references(clip):
     # frames 4 and 5: references A and B plus the previous frame's B: logits (a + b + b) / 3 > 0 exactly where B is
     for i in (3, 4, 5):
         np.testing.assert_array_equal(got[i], B.astype(np.uint8))
+
+
+def test_text_on_any_frame_starts_or_corrects_an_object(clip):
+    from stand_ins import TextStandIn
+
+    first = read_label_png(clip.first_mask)
+    stand_in = TextStandIn({"the left one": first == 1})
+    session = Tracker(stand_in).session(clip.frames_dir)
+    np.testing.assert_array_equal(session.add(2, 5, text="the left one"), np.where(first == 1, 5, 0))
+    assert stand_in.calls == [[(False, "the left one")]]
+    list(session.propagate())
+    assert [sorted(set(np.unique(session.labels(i))) - {0}) for i in range(6)] == [[]] * 2 + [[5]] * 4
+    with pytest.raises(PromptError, match="text must be a non-empty string"):
+        session.add(3, 5, text=" ")

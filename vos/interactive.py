@@ -125,13 +125,15 @@ class InteractiveSession:
     def add(self, index: int, object_id: int, *, points: Sequence[Sequence[float]] | None = None,
             labels: Sequence[int] | None = None, box: Sequence[float] | None = None,
             stroke: Sequence[Sequence[float]] | None = None, stroke_width: float = 7.0,
-            mask: np.ndarray | None = None) -> np.ndarray:
+            mask: np.ndarray | None = None, text: str | None = None) -> np.ndarray:
         """Prompt one object on one frame and return that frame's label map.
 
         ``points`` (x, y) with ``labels`` (1 positive, 0 negative), ``box`` (x0, y0, x1,
         y1) and ``stroke`` (a polyline of (x, y), ``stroke_width`` pixels wide) add to the
         object's earlier clicks and shapes on this frame; ``mask`` (H, W) replaces them
-        and is taken as the object's mask as it is.
+        and is taken as the object's mask as it is. ``text`` (alone or with clicks and
+        shapes) joins as SEEM's text prompt; the choosing order is SEEM's (a positive
+        click or shape, else the object's nearest reference, else the text).
         """
         self._check_frame(index)
         check_object_id(object_id)
@@ -139,18 +141,23 @@ class InteractiveSession:
         frame = self.frames[index]
         encoded = self.segmenter.encode_frame(frame)
         if mask is not None:
-            if points is not None or box is not None or stroke is not None:
-                raise PromptError("give a mask or clicks/box/stroke, not both")
+            if points is not None or box is not None or stroke is not None or text is not None:
+                raise PromptError("give a mask or clicks/box/stroke/text, not both")
             region = as_annotation(np.asarray(mask), "mask", 254) > 0
             if region.shape != size:
                 raise PromptError(f"mask is {region.shape[0]}x{region.shape[1]} (HxW) but the frames are "
                                   f"{size[0]}x{size[1]}")
             self._spatial.pop((index, object_id), None)
         else:
-            spatial = spatial_prompt(size, points, labels, box, stroke, stroke_width)
-            spatial = self._spatial[(index, object_id)] | spatial if (index, object_id) in self._spatial else spatial
-            region = self._segment_spatial(encoded, index, object_id, spatial)
-            self._spatial[(index, object_id)] = spatial
+            given = points is not None or labels is not None or box is not None or stroke is not None
+            spatial = spatial_prompt(size, points, labels, box, stroke, stroke_width) if given or text is None \
+                else None
+            earlier = self._spatial.get((index, object_id))
+            if spatial is not None and earlier is not None:
+                spatial = earlier | spatial
+            region = self._segment_prompts(encoded, index, object_id, spatial or earlier, text)
+            if spatial is not None:
+                self._spatial[(index, object_id)] = spatial
         references = self._references.setdefault(object_id, {})
         if region.any():
             references[index] = self.segmenter.encode_reference(encoded, region[None], generator=self.generator)
@@ -241,17 +248,24 @@ class InteractiveSession:
         return labels, {object_id: prompt.select([n]) for n, object_id in enumerate(visible)}
 
     # ------------------------------------------------------------------ helpers
-    def _segment_spatial(self, encoded: Any, index: int, object_id: int, spatial: SpatialPrompt) -> np.ndarray:
-        """The object's mask on this frame from its clicks and shapes (with its reference when it has one)."""
+    def _segment_prompts(self, encoded: Any, index: int, object_id: int, spatial: SpatialPrompt | None,
+                         text: str | None) -> np.ndarray:
+        """The object's mask on this frame from its clicks and shapes and/or a text (with its nearest
+        reference on another frame when it has one)."""
         references = self._references.get(object_id, {})
         earlier = [f for f in references if f != index]
         reference = None
         if earlier:  # the nearest other reference helps where clicks are only negative
             reference = references[min(earlier, key=lambda f: abs(f - index))]
-        prompt = ObjectPrompt(reference=reference, spatial=spatial)
-        if not spatial.has_positive and reference is None:
+        encoded_text = None
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise PromptError(f"text must be a non-empty string, got {text!r}")
+            encoded_text = self.segmenter.encode_text([text])
+        prompt = ObjectPrompt(reference=reference, spatial=spatial, text=encoded_text)
+        if (spatial is None or not spatial.has_positive) and reference is None and encoded_text is None:
             raise PromptError(f"frame {index}, object {object_id}: negative clicks alone cannot select an object; "
-                              "add a positive click, a box, a stroke or a mask")
+                              "add a positive click, a box, a stroke, a text or a mask")
         result = self.segmenter.segment_objects(encoded, [prompt], generator=self.generator)
         return (result.logits[0] > self.config.threshold).numpy()
 
