@@ -1,18 +1,21 @@
-"""Latency and memory of the full-size SEEM models on the video path, against the official code.
+"""Latency and memory of the full-size SEEM models on the video path, side by side with the official code.
 
-For Focal-T, Focal-L, SAM-ViT-B and SAM-ViT-L (random weights), each in its
-own process so peak memory is its own: start-up (build + load a checkpoint
-file + segmenter), the referring-image step on the reference frame (features +
-prompt), the per-frame step (features + decoding against the prompt + mask at
-frame size), and the peak resident memory of those inference steps (weights
-included; the start-up's transient copies excluded, and reported apart as the
-process peak), on a synthetic 480x854 frame resized as the demo does (512x910,
-padded 512x928 for FocalNet, 1024x1024 for SAM-ViT, whose input size is fixed).
-The official figures come from ``timing_official_cpu.json`` in the golden
-folder (same machine class, torch 2.13.0, 2 threads, float32; Focal only).
+For Focal-T, Focal-L, SAM-ViT-B and SAM-ViT-L (random weights), each measurement in its
+own process so peak memory is its own: start-up (build + load a checkpoint file +
+segmenter), the referring-image step, the per-frame step (features + decoding against
+the prompt + mask at frame size) with its stage split (backbone / pixel decoder /
+decoder / resize+mask), the per-frame cost for 1, 2, 5 and 10 objects, and the peak
+resident memory of the inference steps, on a synthetic 480x854 frame resized as the
+demo does (512x910, padded 512x928; SAM-ViT: padded 1024x1024).
 
-    python benchmarks/seem_latency.py [--models focalt focall samvitb samvitl] [--runs 5] [--json out.json]
-        [--device cuda --precision bf16]
+Absolute CPU times differ up to 2x between machines and with load, so the official
+code is timed in the same run: when its environment exists (built by
+``../shared/tools/official_seem/setup.sh``), rounds alternate official, ours,
+official, ours... and each round prints both medians, the ratio and how many cores the
+whole machine was busy with meanwhile (ideally 2.0: the measured process's 2 threads).
+
+    python benchmarks/seem_latency.py [--models focalt focall samvitb samvitl] [--rounds 3] [--runs 5]
+        [--objects 1 2 5 10] [--device cuda] [--precision bf16] [--json out.json]
 """
 from __future__ import annotations
 
@@ -30,26 +33,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# The golden folder as tests/conftest.py finds it (SEEM_GOLDEN_DIR, else $SEEM_VOS_SHARED/golden).
 SHARED_DIR = Path(os.environ.get("SEEM_VOS_SHARED", ROOT.parent / "shared"))
-OFFICIAL_TIMING = Path(os.environ.get("SEEM_GOLDEN_DIR", SHARED_DIR / "golden")) / "timing_official_cpu.json"
-OFFICIAL_NAMES = {"focalt": "focalt_unicl_lang_demo", "focall": "focall_unicl_lang_demo"}
+OFFICIAL_TIMER = SHARED_DIR / "tools" / "official_seem" / "time_official.py"
+OFFICIAL_PYTHON = Path(os.environ.get("OFFICIAL_SEEM_ROOT", Path(os.environ.get("TMPDIR", "/tmp")) / "official_seem")) \
+    / "venv" / "bin" / "python"
+OFFICIAL_MODELS = ("focalt", "focall")  # the official demo architectures time_official.py times
 MODELS = ("focalt", "focall", "samvitb", "samvitl")  # configs/model/seem_<name>.yaml
 
 
-def synthetic_frame_and_mask(height: int = 480, width: int = 854):
+def synthetic_frame_and_mask(height: int = 480, width: int = 854, objects: int = 1):
+    """A frame with an orange ellipse and ``objects`` masks: the ellipse, then shifted copies."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:height, :width]
     frame = np.stack([(xx * 255 // width), (yy * 255 // height), rng.integers(0, 255, (height, width))], -1)
-    mask = ((yy - height * 0.5) / (height * 0.25)) ** 2 + ((xx - width * 0.45) / (width * 0.2)) ** 2 < 1
-    frame[mask] = [230, 120, 40]
-    return frame.astype(np.uint8), mask[None]
+    masks = []
+    for k in range(objects):
+        cx = width * (0.45 + 0.04 * k) % width
+        masks.append(((yy - height * 0.5) / (height * 0.25)) ** 2 + ((xx - cx) / (width * 0.2)) ** 2 < 1)
+    frame[masks[0]] = [230, 120, 40]
+    return frame.astype(np.uint8), np.stack(masks)
 
 
-def measure(size: str, runs: int, device: str, precision: str) -> dict:
-    """One model in this process: start-up, reference step, per-frame step, peak RSS."""
+def measure(size: str, runs: int, device: str, precision: str, objects: list[int]) -> dict:
+    """One model in this process: start-up, reference step, per-frame step and its stages, peak RSS."""
     import torch
     import yaml
 
@@ -71,29 +79,70 @@ def measure(size: str, runs: int, device: str, precision: str) -> dict:
     frame, mask = synthetic_frame_and_mask()
     reset_peak_rss()
 
-    def synchronize():
+    def timed(step) -> float:
+        start = time.perf_counter()
+        step()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
+        return time.perf_counter() - start
 
-    start = time.perf_counter()
-    prompt = segmenter.encode_reference(frame, mask, generator=torch.Generator().manual_seed(0))
-    synchronize()
-    reference = time.perf_counter() - start
-
-    times = []
-    for _ in range(runs + 1):  # the first run warms up
-        start = time.perf_counter()
-        segmenter.segment(frame, prompt)
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return {
-        "per_frame_median_s": statistics.median(times[1:]),
-        "per_frame_min_s": min(times[1:]),
+    holder = {}
+    reference = timed(lambda: holder.update(prompt=segmenter.encode_reference(
+        frame, mask, generator=torch.Generator().manual_seed(0))))
+    prompt = holder["prompt"]
+    times = [timed(lambda: segmenter.segment(frame, prompt)) for _ in range(runs + 1)][1:]  # one warm-up
+    result = {
+        "per_frame_median_s": statistics.median(times),
+        "per_frame_runs_s": times,
+        "stages_s": stage_split(segmenter, frame, prompt, timed),
         "reference_s": reference,
         "startup_s": startup,
         "peak_rss_mb": step_peak_rss_mb(),
-        "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    per_objects = {}
+    for count in objects:
+        many = segmenter.encode_reference(frame, synthetic_frame_and_mask(objects=count)[1],
+                                          generator=torch.Generator().manual_seed(0))
+        encoded = segmenter.encode_frame(frame)
+        decode = [timed(lambda: segmenter.segment(encoded, many)) for _ in range(3)][1:]
+        per_objects[str(count)] = {"decode_s": statistics.median(decode),
+                                   "per_frame_s": result["stages_s"]["backbone"] +
+                                   result["stages_s"]["pixel_decoder"] + statistics.median(decode)}
+    result["objects"] = per_objects
+    return result
+
+
+def stage_split(segmenter, frame, prompt, timed) -> dict[str, float]:
+    """Median seconds of each stage of the per-frame step (3 runs), timed one after the other."""
+    from seem_core.decoder import mask_logits
+    from seem_core.preprocess import logits_to_frame
+    from seem_core.query_selection import embedding_scores
+
+    model = segmenter.model
+    stages: dict[str, list[float]] = {"resize": [], "backbone": [], "pixel_decoder": [], "decoder": [],
+                                      "mask": []}
+    state = {}
+    with segmenter._inference():
+        for _ in range(3):
+            stages["resize"].append(timed(lambda: state.update(zip(("geometry", "image"), segmenter.preprocess(frame)))))
+            stages["backbone"].append(timed(lambda: state.update(features=model.backbone(state["image"]))))
+            stages["pixel_decoder"].append(timed(lambda: state.update(
+                decoded=model.sem_seg_head.pixel_decoder(state["features"]))))
+
+            def decoder_step():
+                levels = model.decoder.level_features(state["decoded"][1])
+                state["output"] = model.decoder(state["decoded"][0], levels, prompt)
+
+            stages["decoder"].append(timed(decoder_step))
+
+            def mask_step():
+                output = state["output"]
+                best = embedding_scores(output.mask_embeddings, prompt.query).argmax(dim=1)
+                chosen = output.mask_embeddings[0, best][None]
+                logits_to_frame(mask_logits(state["decoded"][0], chosen)[:, 0], state["geometry"])
+
+            stages["mask"].append(timed(mask_step))
+    return {name: statistics.median(values) for name, values in stages.items()}
 
 
 def reset_peak_rss() -> None:
@@ -116,61 +165,103 @@ def step_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def official() -> dict:
-    if not OFFICIAL_TIMING.is_file():
-        return {}
-    results = json.loads(OFFICIAL_TIMING.read_text())["results"]
-    return {size: results[name] for size, name in OFFICIAL_NAMES.items() if name in results}
+def cpu_counters() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
 
 
-def report(ours: dict, reference: dict) -> str:
-    lines = [f"{'model':8} {'per-frame s':>12} {'official s':>11} {'speed-up':>9} {'reference s':>12} "
-             f"{'official s':>11} {'start-up s':>11} {'official s':>11} {'peak MB':>8} {'official MB':>12}"]
-    for size, mine in ours.items():
-        theirs = reference.get(size, {})
-        official_frame = theirs.get("evaluate_demo_median_s")
-        official_startup = (theirs.get("build_s") or 0) + (theirs.get("text_embeddings_setup_s") or 0) or None
-        fmt = lambda v, spec=".2f": format(v, spec) if v is not None else "n/a"  # noqa: E731
-        lines.append(
-            f"{size:8} {mine['per_frame_median_s']:12.2f} {fmt(official_frame):>11} "
-            f"{fmt(official_frame / mine['per_frame_median_s'] if official_frame else None):>8}x "
-            f"{mine['reference_s']:12.2f} {fmt(theirs.get('referring_image_s')):>11} "
-            f"{mine['startup_s']:11.2f} {fmt(official_startup):>11} "
-            f"{mine['peak_rss_mb']:8.0f} {fmt(theirs.get('peak_rss_mb'), '.0f'):>12}")
-    if not reference:
-        lines.append(f"(official timing not found at {OFFICIAL_TIMING})")
-    else:
-        lines.append("official start-up = model build + the 134-class x 81-template text embedding "
-                     "(Focal-L's was skipped there); ours embeds classes lazily, never on the video path")
-    return "\n".join(lines)
+def run_round(command: list[str]) -> tuple[str, float]:
+    """Run one measuring process; its output and how many cores the machine was busy with meanwhile."""
+    busy0, total0 = cpu_counters()
+    out = subprocess.run(command, capture_output=True, text=True)
+    busy1, total1 = cpu_counters()
+    if out.returncode:
+        sys.exit(f"{' '.join(command[:3])}...: measurement failed (exit {out.returncode}):\n{out.stderr.strip()[-2000:]}")
+    cores = (busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
+    return out.stdout, cores
+
+
+def official_round(size: str, runs: int) -> tuple[dict, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "official.json"
+        _, cores = run_round([str(OFFICIAL_PYTHON), str(OFFICIAL_TIMER), "--models", size, "--runs", str(runs),
+                              "--json", str(target)])
+        return json.loads(target.read_text())[size], cores
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--runs", type=int, default=5, help="timed per-frame runs after one warm-up")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=["focalt", "focall"])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating official/ours rounds per model")
+    parser.add_argument("--runs", type=int, default=5, help="timed per-frame runs after one warm-up, per round")
+    parser.add_argument("--objects", type=int, nargs="*", default=[1, 2, 5, 10])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--no-official", action="store_true", help="time ours only")
+    parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model in this process
     args = parser.parse_args()
 
     if args.one:
-        print(json.dumps(measure(args.one, args.runs, args.device, args.precision)))
+        print(json.dumps(measure(args.one, args.runs, args.device, args.precision, args.objects)))
         return
-    ours = {}
+    with_official = not args.no_official and args.device == "cpu" and OFFICIAL_PYTHON.is_file() \
+        and OFFICIAL_TIMER.is_file()
+    if not with_official and not args.no_official:
+        print(f"(official code not timed: no environment at {OFFICIAL_PYTHON}; build it with "
+              f"{SHARED_DIR / 'tools/official_seem/setup.sh'})")
+    ours_command = [sys.executable, __file__, "--runs", str(args.runs), "--device", args.device,
+                    "--precision", args.precision, "--objects", *map(str, args.objects), "--one"]
+    figures = {}
+    print(f"device {args.device}, precision {args.precision}, torch threads 2, {os.cpu_count()} cores; "
+          "'busy' = cores the whole machine used during the measurement (2.0 = only the measured process)")
     for size in args.models:
-        out = subprocess.run([sys.executable, __file__, "--one", size, "--runs", str(args.runs), "--device",
-                              args.device, "--precision", args.precision],
-                             capture_output=True, text=True)
-        if out.returncode:
-            sys.exit(f"{size}: measurement failed (exit {out.returncode}):\n{out.stderr.strip()}")
-        ours[size] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{size}: {ours[size]}", flush=True)
-    print(f"\ndevice {args.device}, precision {args.precision}, torch threads 2")
-    print(report(ours, official()))
+        rounds = []
+        for number in range(args.rounds):
+            row = {}
+            if with_official and size in OFFICIAL_MODELS:
+                row["official"], row["official_busy"] = official_round(size, args.runs)
+            output, row["ours_busy"] = run_round(ours_command + [size])
+            row["ours"] = json.loads(output.strip().splitlines()[-1])
+            rounds.append(row)
+            line = f"{size} round {number + 1}: ours {row['ours']['per_frame_median_s']:.2f} s/frame " \
+                   f"(busy {row['ours_busy']:.1f})"
+            if "official" in row:
+                theirs = row["official"]["per_frame_median_s"]
+                line += f", official {theirs:.2f} s (busy {row['official_busy']:.1f}), " \
+                        f"ratio {row['ours']['per_frame_median_s'] / theirs:.2f}"
+            print(line, flush=True)
+        figures[size] = rounds
+        print(summary(size, rounds), flush=True)
     if args.json:
-        args.json.write_text(json.dumps(ours, indent=2))
+        args.json.write_text(json.dumps(figures, indent=1))
+
+
+def summary(size: str, rounds: list[dict]) -> str:
+    ours = [r["ours"] for r in rounds]
+    median = lambda values: statistics.median(values)  # noqa: E731
+    lines = [f"{size}: ours {median([o['per_frame_median_s'] for o in ours]):.2f} s/frame, reference step "
+             f"{median([o['reference_s'] for o in ours]):.2f} s, start-up {median([o['startup_s'] for o in ours]):.2f} s, "
+             f"peak {max(o['peak_rss_mb'] for o in ours):.0f} MB"]
+    stages = ", ".join(f"{k} {median([o['stages_s'][k] for o in ours]):.2f}" for k in ours[0]["stages_s"])
+    lines.append(f"  ours stages (s): {stages}")
+    if "official" in rounds[0]:
+        theirs = [r["official"] for r in rounds]
+        ratios = [o["per_frame_median_s"] / t["per_frame_median_s"] for o, t in zip(ours, theirs)]
+        official_stages = ", ".join(f"{k} {median([t['per_frame_stages_median_s'][k] for t in theirs]):.2f}"
+                                    for k in theirs[0].get("per_frame_stages_median_s", {}))
+        lines.append(f"  official {median([t['per_frame_median_s'] for t in theirs]):.2f} s/frame; stages (s): "
+                     f"{official_stages}")
+        lines.append(f"  ratio ours/official per round: {', '.join(f'{r:.2f}' for r in ratios)} "
+                     f"(median {median(ratios):.2f})")
+    objects = ", ".join(f"{k}: {median([o['objects'][k]['per_frame_s'] for o in ours]):.2f} s "
+                        f"(decoder {median([o['objects'][k]['decode_s'] for o in ours]):.2f})"
+                        for k in ours[0]["objects"])
+    if objects:
+        lines.append(f"  per frame by number of objects: {objects}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

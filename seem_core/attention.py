@@ -45,15 +45,29 @@ class MultiheadAttention(nn.Module):
         return y.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, blocked: Tensor | None = None) -> Tensor:
-        """Attention on projected heads. ``blocked``: (B, 1 or h, Lq, Lk), True = may not attend."""
-        scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))
-        if blocked is not None:
-            scores = scores.masked_fill(blocked, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        if blocked is not None:
-            weights = weights.nan_to_num(0.0)
-        out = torch.matmul(weights, v)
+        """Attention on projected heads. ``blocked``: (B, 1 or h, Lq, Lk), True = may not attend.
+
+        Keys and values of batch 1 (one frame's features) serve every query batch (its
+        objects) without being copied per object. The fused kernel never materialises
+        the (B, h, Lq, Lk) weights; a row with every key blocked comes out NaN there and
+        is zeroed, as the official ``nan_to_num`` does.
+        """
+        batch = q.shape[0]
+        if k.shape[0] == 1 and batch > 1:  # fold the objects into the query rows of one batch
+            heads, rows = q.shape[1], q.shape[2]
+            q = q.transpose(0, 1).reshape(1, heads, batch * rows, -1)
+            if blocked is not None:
+                blocked = blocked.expand(batch, heads, rows, -1).transpose(0, 1).reshape(1, heads, batch * rows, -1)
+            out = self._fused(q, k, v, blocked).reshape(heads, batch, rows, -1).transpose(0, 1)
+        else:
+            out = self._fused(q, k, v, blocked)
         return self.out_proj(out.transpose(1, 2).flatten(2))
+
+    @staticmethod
+    def _fused(q: Tensor, k: Tensor, v: Tensor, blocked: Tensor | None) -> Tensor:
+        if blocked is None:
+            return F.scaled_dot_product_attention(q, k, v)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=~blocked).nan_to_num(0.0)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, blocked: Tensor | None = None) -> Tensor:
         return self.attend(self.project(query, 0), self.project(key, 1), self.project(value, 2), blocked)

@@ -75,8 +75,8 @@ def check_precision(device: torch.device, precision: str) -> None:
     """Raise ValueError when ``precision`` is unknown or cannot run on ``device``."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if PRECISIONS[precision] is not None and device.type != "cuda":
-        raise ValueError(f"precision {precision!r} (autocast) is only supported on CUDA; use fp32 on {device}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision 'fp16' (autocast) is only supported on CUDA; use fp32 or bf16 on {device}")
 
 
 @dataclass
