@@ -28,9 +28,12 @@ about 3 MB for the released models (hidden 512), whatever the frame size.
 """
 from __future__ import annotations
 
+import json
+import os
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -302,10 +305,6 @@ class FramePrompt:
 
 def read_prompts(source: Any, where: str = "prompts") -> list[FramePrompt]:
     """Prompts from a JSON file path or a list of ``{"object", "frame", "points", "labels", "box", "stroke"}``."""
-    import json
-    import os
-    from pathlib import Path
-
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         where = str(path)
