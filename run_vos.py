@@ -52,7 +52,8 @@ ConfigStore.instance().store(group="hydra/help", name="seem_vos", node=help_conf
 def tracker_factory(settings: RunSettings, device: str | None = None) -> Callable[[], Tracker]:
     """What loads the run's model (here, or in each Ray worker, on ``device``)."""
     return functools.partial(load, settings.model, device=device or settings.device, precision=settings.precision,
-                             short_side=settings.short_side, checkpoint_option=CHECKPOINT_OPTION,
+                             winograd=settings.winograd, short_side=settings.short_side,
+                             checkpoint_option=CHECKPOINT_OPTION,
                              **vars(settings.propagation))
 
 
@@ -73,8 +74,9 @@ def recorded_config(settings: RunSettings, tracker: Tracker) -> dict[str, Any]:
         config.update(input=str(settings.input), mask=settings.mask and str(settings.mask), text=settings.text,
                       prompts=settings.prompts and str(settings.prompts),
                       ground_truth=settings.ground_truth and str(settings.ground_truth), overlay=settings.overlay)
-    config.update(device=settings.device, precision=settings.precision, short_side=settings.short_side,
-                  stride=settings.stride, max_frames=settings.max_frames, max_objects=settings.max_objects,
+    config.update(device=settings.device, precision=settings.precision, winograd=settings.winograd,
+                  short_side=settings.short_side, stride=settings.stride, max_frames=settings.max_frames,
+                  max_objects=settings.max_objects,
                   allow_truncated=settings.allow_truncated, propagation=vars(settings.propagation))
     if settings.save_scores:  # recorded only when on: folders of runs from before the option still match
         config["save_scores"] = True

@@ -1,14 +1,16 @@
-"""How far reduced precision moves SEEM's outputs from float32, and what it saves.
+"""How far Winograd convolutions and reduced precision move SEEM's outputs from float32, and what they save.
 
 For each golden variant (official weights of the tiny models, recorded frames) and for
 full-size models with random weights (synthetic 480x854 frame), the same frame is
-segmented in float32 and in ``--precision`` (autocast: bf16 on CPU or CUDA, fp16 on
-CUDA), against the same referring prompt. Printed per model: per-frame seconds of both
-(median of ``--runs``, side by side), the max and mean absolute mask-logit difference,
-and the fraction of pixels whose mask flips among those with |logit| > ``--margin`` in
-float32 (pixels near 0 flip on float noise alone).
+segmented in float32 with direct convolutions (the reference: the official arithmetic)
+and in each ``--modes`` entry, against the same referring prompt: ``winograd`` (float32,
+the pixel decoder's large 3x3 convolutions by Winograd: the CPU default), ``bf16``
+(autocast, CPU or CUDA), ``fp16`` (autocast, CUDA). Printed per model and mode: per-frame
+seconds of both (median of ``--runs``, timed alternately), the max and mean absolute
+mask-logit difference, and the fraction of pixels whose mask flips among those with
+|logit| > ``--margin`` in the reference (pixels near 0 flip on float noise alone).
 
-    python benchmarks/precision_deviation.py [--precision bf16] [--device cpu] [--models focalt]
+    python benchmarks/precision_deviation.py [--modes winograd bf16] [--device cpu] [--models focalt]
 """
 from __future__ import annotations
 
@@ -58,9 +60,13 @@ def cases(models: list[str]):
         yield f"seem_{name} (random)", full, frame, mask, 512
 
 
+MODES = {"direct": {"precision": "fp32", "winograd": False}, "winograd": {"precision": "fp32", "winograd": True},
+         "bf16": {"precision": "bf16"}, "fp16": {"precision": "fp16"}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--precision", default="bf16", choices=["bf16", "fp16"])
+    parser.add_argument("--modes", nargs="+", default=["winograd", "bf16"], choices=[m for m in MODES if m != "direct"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--models", nargs="*", default=["focalt"])
     parser.add_argument("--runs", type=int, default=3)
@@ -72,28 +78,32 @@ def main() -> None:
     from seem_core.segmenter import SEEMSegmenter
 
     torch.set_num_threads(2)
-    print(f"{args.precision} vs fp32 on {args.device}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'model':24} {'fp32 s':>7} {args.precision + ' s':>7} {'speed-up':>8} {'max |dlogit|':>13} "
+    print(f"{', '.join(args.modes)} vs float32 with direct convolutions on {args.device}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'model':24} {'mode':>8} {'direct s':>8} {'mode s':>7} {'speed-up':>8} {'max |dlogit|':>13} "
           f"{'mean |dlogit|':>14} {'flipped':>9}")
     for name, factory, frame, mask, short_side in cases(args.models):
         model = factory()
-        segmenters = [SEEMSegmenter(model, device=args.device, precision=p, short_side=short_side)
-                      for p in ("fp32", args.precision)]
+        modes = ["direct", *args.modes]
+        segmenters = [SEEMSegmenter(model, device=args.device, short_side=short_side, **MODES[m]) for m in modes]
         prompt = segmenters[0].encode_reference(frame, mask, generator=torch.Generator().manual_seed(0))
-        times: list[list[float]] = [[], []]
-        results = [None, None]
+        times: list[list[float]] = [[] for _ in modes]
+        results = [None for _ in modes]
         for _ in range(args.runs + 1):
             for k, segmenter in enumerate(segmenters):
                 start = time.perf_counter()
                 results[k] = segmenter.segment(frame, prompt).logits.float()
                 times[k].append(time.perf_counter() - start)
-        reference, reduced = results
-        diff = (reference - reduced).abs()
+        reference = results[0]
         confident = reference.abs() > args.margin
-        flipped = ((reference > 0) != (reduced > 0)) & confident
-        fp32, low = statistics.median(times[0][1:]), statistics.median(times[1][1:])
-        print(f"{name:24} {fp32:7.3f} {low:7.3f} {fp32 / low:7.2f}x {float(diff.max()):13.4f} "
-              f"{float(diff.mean()):14.5f} {float(flipped.sum()) / max(int(confident.sum()), 1):9.4%}")
+        direct = statistics.median(times[0][1:])
+        for mode, result, spent in zip(modes[1:], results[1:], times[1:]):
+            diff = (reference - result).abs()
+            flipped = ((reference > 0) != (result > 0)) & confident
+            seconds = statistics.median(spent[1:])
+            print(f"{name:24} {mode:>8} {direct:8.3f} {seconds:7.3f} {direct / seconds:7.2f}x "
+                  f"{float(diff.max()):13.2e} {float(diff.mean()):14.2e} "
+                  f"{float(flipped.sum()) / max(int(confident.sum()), 1):9.4%}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ official, ours... and each round prints both medians, the ratio and how many cor
 whole machine was busy with meanwhile (ideally 2.0: the measured process's 2 threads).
 
     python benchmarks/seem_latency.py [--models focalt focall samvitb samvitl] [--rounds 3] [--runs 5]
-        [--objects 1 2 5 10] [--device cuda] [--precision bf16] [--json out.json]
+        [--objects 1 2 5 10] [--device cuda] [--precision bf16] [--no-winograd] [--json out.json]
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def synthetic_frame_and_mask(height: int = 480, width: int = 854, objects: int =
     return frame.astype(np.uint8), np.stack(masks)
 
 
-def measure(size: str, runs: int, device: str, precision: str, objects: list[int]) -> dict:
+def measure(size: str, runs: int, device: str, precision: str, winograd: bool, objects: list[int]) -> dict:
     """One model in this process: start-up, reference step, per-frame step and its stages, peak RSS."""
     import torch
     import yaml
@@ -73,7 +73,7 @@ def measure(size: str, runs: int, device: str, precision: str, objects: list[int
         start = time.perf_counter()
         model = build_model(architecture)
         load_checkpoint(model, checkpoint)
-        segmenter = SEEMSegmenter(model, device=device, precision=precision)
+        segmenter = SEEMSegmenter(model, device=device, precision=precision, winograd=winograd)
         startup = time.perf_counter() - start
 
     frame, mask = synthetic_frame_and_mask()
@@ -199,13 +199,15 @@ def main() -> None:
     parser.add_argument("--objects", type=int, nargs="*", default=[1, 2, 5, 10])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--winograd", action=argparse.BooleanOptionalAction, default=True,
+                        help="CPU float32: Winograd for the pixel decoder's large 3x3 convolutions (the default)")
     parser.add_argument("--no-official", action="store_true", help="time ours only")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model in this process
     args = parser.parse_args()
 
     if args.one:
-        print(json.dumps(measure(args.one, args.runs, args.device, args.precision, args.objects)))
+        print(json.dumps(measure(args.one, args.runs, args.device, args.precision, args.winograd, args.objects)))
         return
     with_official = not args.no_official and args.device == "cpu" and OFFICIAL_PYTHON.is_file() \
         and OFFICIAL_TIMER.is_file()
@@ -213,9 +215,11 @@ def main() -> None:
         print(f"(official code not timed: no environment at {OFFICIAL_PYTHON}; build it with "
               f"{SHARED_DIR / 'tools/official_seem/setup.sh'})")
     ours_command = [sys.executable, __file__, "--runs", str(args.runs), "--device", args.device,
-                    "--precision", args.precision, "--objects", *map(str, args.objects), "--one"]
+                    "--precision", args.precision, "--winograd" if args.winograd else "--no-winograd",
+                    "--objects", *map(str, args.objects), "--one"]
     figures = {}
-    print(f"device {args.device}, precision {args.precision}, torch threads 2, {os.cpu_count()} cores; "
+    print(f"device {args.device}, precision {args.precision}, winograd {args.winograd}, torch threads 2, "
+          f"{os.cpu_count()} cores; "
           "'busy' = cores the whole machine used during the measurement (2.0 = only the measured process)")
     for size in args.models:
         rounds = []

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import cpu_conv
 from .attention import MultiheadAttention
 from .config import ConfigError, PixelDecoderConfig
 from .position_encoding import sine_position_encoding
@@ -42,7 +43,7 @@ class ConvNormAct(nn.Conv2d):
         self.relu = relu
 
     def forward(self, x: Tensor) -> Tensor:
-        x = super().forward(x)
+        x = cpu_conv.conv2d(self, x)
         if self.norm is not None:
             x = self.norm(x)
         return F.relu_(x) if self.relu else x
@@ -110,6 +111,16 @@ class TransformerEncoderOnly(nn.Module):
         return tokens.transpose(1, 2).reshape(b, c, h, w)
 
 
+def add_upsampled_(x: Tensor, y: Tensor) -> Tensor:
+    """``x += nearest-upsampled y``, in place. At exactly twice the size (the FPN's case) it is
+    a broadcast add into a view of ``x``: the same sums without materialising the upsampled map."""
+    (h, w), (hy, wy) = x.shape[-2:], y.shape[-2:]
+    if (h, w) == (2 * hy, 2 * wy):
+        x.unflatten(-1, (wy, 2)).unflatten(-3, (hy, 2)).add_(y[..., :, None, :, None])
+        return x
+    return x.add_(F.interpolate(y, size=(h, w), mode="nearest"))
+
+
 def feature_level(name: str) -> int:
     """N of a backbone map ``res<N>`` (its stride is 2**N)."""
     match = re.fullmatch(r"res(\d+)", name)
@@ -146,21 +157,22 @@ class TransformerEncoderPixelDecoder(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         """Return mask features (stride 4, ``mask_dim``) and up to three maps, coarsest first.
 
-        Everything runs channels-last (oneDNN convolutions are ~10% faster that way at
-        full size, and the stride-4 convs dominate), so the outputs are (B, C, H, W)
-        tensors with channels-last strides: read them with ``reshape``/``flatten``, not ``view``.
+        oneDNN's direct convolutions run ~5% faster channels-last, NNPACK's Winograd reads
+        (B, C, H, W): the maps take the layout of whichever computes the large 3x3 convs
+        (:mod:`.cpu_conv`), so read the outputs with ``reshape``/``flatten``, not ``view``.
         """
         num_levels = len(self.in_features)
-        features = {name: features[name].contiguous(memory_format=torch.channels_last)
-                    for name in self.in_features}
+        some = features[self.in_features[0]]
+        layout = torch.contiguous_format if cpu_conv.winograd_active(some) else torch.channels_last
+        features = {name: features[name].contiguous(memory_format=layout) for name in self.in_features}
         coarsest = self.in_features[-1]
-        encoded = self.transformer(self.input_proj(features[coarsest]))
+        encoded = self.transformer(cpu_conv.conv2d(self.input_proj, features[coarsest]))
         y = getattr(self, f"layer_{num_levels}")(encoded)
         multi_scale = [y]
         for i in range(num_levels - 1, 0, -1):
             lateral = getattr(self, f"adapter_{i}")(features[self.in_features[i - 1]])
-            y = lateral.add_(F.interpolate(y, size=lateral.shape[-2:], mode="nearest"))
+            y = add_upsampled_(lateral, y)
             y = getattr(self, f"layer_{i}")(y)
             if len(multi_scale) < NUM_DECODER_LEVELS:
                 multi_scale.append(y)
-        return self.mask_features(y), multi_scale
+        return cpu_conv.conv2d(self.mask_features, y), multi_scale

@@ -20,8 +20,10 @@ it), or a SEEMConfig; :func:`vos.models.load_segmenter` reads a whole model file
 
 Frames are RGB uint8 arrays at any size; they are resized, normalised and padded
 as the official demo does, and results come back at the frame's own size.
-Everything runs under ``torch.inference_mode``; on CUDA, ``precision`` can turn
-on bf16 or fp16 autocast (the official demo runs fp16 on GPU).
+Everything runs under ``torch.inference_mode``; ``precision`` can turn on bf16
+autocast (CPU or CUDA) or fp16 (CUDA; the official demo runs fp16 on GPU). In float32
+on the CPU the pixel decoder's large 3x3 convolutions run by Winograd
+(:mod:`seem_core.cpu_conv`; ``winograd=False``: oneDNN's direct algorithm).
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from .preprocess import FrameGeometry, check_frame, check_short_side, frame_geom
 from .query_selection import REFERENCE, SPATIAL, TEXT, choose_rule, embedding_scores, text_scores
 from .spatial_prompts import PromptError, SpatialPrompt, model_masks
 from .visual_sampler import PointSampler, SortedPointSampler, VisualPrompt
+from .cpu_conv import use_winograd
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -106,13 +109,14 @@ class SEEMSegmenter:
     """
 
     def __init__(self, model: SEEM, device: str | torch.device = "cpu", precision: str = "fp32",
-                 short_side: int = 512):
+                 short_side: int = 512, winograd: bool = True):
         self.device = torch.device(device)
         check_precision(self.device, precision)
         check_short_side(short_side, model.cfg.max_input_side)
         self.model = model.to(self.device).eval()
         self.precision = precision
         self.short_side = short_side
+        self.winograd = winograd
 
     @classmethod
     def from_checkpoint(cls, config: str | Path | Mapping[str, Any] | SEEMConfig,
@@ -127,7 +131,8 @@ class SEEMSegmenter:
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
         dtype = PRECISIONS[self.precision]
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None), \
+                use_winograd(self.winograd):
             yield
 
     def geometry(self, height: int, width: int) -> FrameGeometry:

@@ -14,6 +14,7 @@ import torch
 
 from conftest import compare_stage
 from seem_core.config import ConfigError, PixelDecoderConfig
+from seem_core.cpu_conv import nnpack_available, use_winograd
 from seem_core.model import build_pixel_decoder
 from seem_core.pixel_decoder import TransformerEncoderPixelDecoder
 from seem_core.position_encoding import sine_position_encoding
@@ -33,12 +34,20 @@ def _golden_decoder(variant) -> torch.nn.Module:
     return decoder.eval()
 
 
+@pytest.mark.parametrize("winograd", [False, True], ids=["direct", "winograd"])
 @pytest.mark.parametrize("stage", ["ref", "f2"])
-def test_pixel_decoder_matches_official(golden_variant, stage):
+def test_pixel_decoder_matches_official(golden_variant, stage, winograd, monkeypatch):
+    """Both convolution algorithms (seem_core.cpu_conv) hold the golden tolerances."""
+    calls = []
+    nnpack = torch._nnpack_spatial_convolution
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", lambda *a: calls.append(a[0].shape) or nnpack(*a))
     decoder = _golden_decoder(golden_variant)
     features = {name: golden_variant.io[f"{stage}.backbone.{name}"] for name in LEVELS}
-    with torch.inference_mode():
+    with torch.inference_mode(), use_winograd(winograd):
         mask_features, multi_scale = decoder(features)
+    # Every golden variant's stride-4 maps are large enough for Winograd (its output 3x3 conv there).
+    assert len(calls) >= (1 if winograd and nnpack_available() else 0)
+    assert winograd or not calls
     produced = {"mask_features": mask_features}
     produced.update({f"multi_scale_features.{i}": x for i, x in enumerate(multi_scale)})
     compare_stage(golden_variant, f"{stage}.pixel_decoder.", produced)

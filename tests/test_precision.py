@@ -29,3 +29,22 @@ def test_fp16_needs_cuda():
     check_precision(torch.device("cpu"), "bf16")
     with pytest.raises(SettingsError, match="precision=fp16"):
         vos.load("seem_tiny_random", device="cpu", precision="fp16")
+
+
+def test_winograd_and_direct_convolutions_agree_to_float32_rounding(tmp_path, monkeypatch):
+    """``winograd`` (the CPU default) reaches the pixel decoder and changes logits only by rounding."""
+    from seem_core.cpu_conv import nnpack_available
+    from vos.demo_clip import make_demo_clip
+
+    calls = []
+    nnpack = torch._nnpack_spatial_convolution
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", lambda *a: calls.append(a[0].shape) or nnpack(*a))
+    clip = make_demo_clip(tmp_path / "clip", num_frames=3, size=(96, 128))
+    runs = {}
+    for winograd in (False, True):
+        tracker = vos.load("seem_tiny_random", device="cpu", winograd=winograd, short_side=160)  # 1/4 map 40x56
+        runs[winograd] = list(tracker.track(clip.frames_dir, clip.first_mask, logits=True))
+        assert bool(calls) == (winograd and nnpack_available())
+    for direct, winograd in zip(runs[False][1:], runs[True][1:]):
+        np.testing.assert_allclose(winograd.logits, direct.logits, rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(winograd.labels, direct.labels)

@@ -97,6 +97,7 @@ def test_saved_config_records_paths_absolutely(clip, tmp_path, monkeypatch):
     ("overwrite=maybe", "overwrite must be true or false"),
     ("device=tpu", "device must be one of auto, cpu, cuda"),
     ("precision=fp8", "precision must be one of fp32"),
+    ("winograd=sometimes", "winograd must be true or false, got 'sometimes'"),
     ("propagation.memory=everything", "propagation.memory must be one of first, first+previous"),
     ("propagation.threshold=high", "propagation.threshold must be a number"),
     ("dataset=davis2017", "dataset.root is required"),

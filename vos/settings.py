@@ -73,6 +73,7 @@ class RunSettings:
     model: dict[str, Any]  # the model node: checkpoint, config, architecture
     device: str  # resolved: "cpu" or "cuda[:i]"
     precision: str
+    winograd: bool
     short_side: int
     stride: int
     max_frames: int | None
@@ -128,6 +129,7 @@ def run_settings(cfg: DictConfig, dataset_name: str | None = None) -> RunSetting
         model=model,
         device=device,
         precision=precision,
+        winograd=reader.flag("winograd"),
         short_side=reader.integer("short_side", minimum=32),
         stride=reader.integer("stride", minimum=1),
         max_frames=reader.integer("max_frames", minimum=1, optional=True),

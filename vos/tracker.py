@@ -380,8 +380,8 @@ def as_json(value: Any) -> Any:
 
 
 def load(model: str | os.PathLike | Mapping[str, Any] = "seem_focalt", checkpoint: str | os.PathLike | None = None,
-         *, device: str = "auto", precision: str = "fp32", short_side: int = 512, memory: str = "first",
-         threshold: float = 0.0, seed: int = 0, text_every_frame: bool = False,
+         *, device: str = "auto", precision: str = "fp32", winograd: bool = True, short_side: int = 512,
+         memory: str = "first", threshold: float = 0.0, seed: int = 0, text_every_frame: bool = False,
          checkpoint_option: str = "checkpoint") -> Tracker:
     """A :class:`Tracker` for a registry model (``vos.model_names()``), a model file or node, or an
     official SEEM YAML with ``checkpoint``; the checkpoint defaults to the model's released file.
@@ -403,6 +403,6 @@ def load(model: str | os.PathLike | Mapping[str, Any] = "seem_focalt", checkpoin
     spec = model_spec(model, checkpoint)
     spec = ModelSpec(spec.architecture, resolved_checkpoint(spec, checkpoint_option), spec.name)
     segmenter = load_segmenter(spec, config_key=checkpoint_option, device=device, precision=precision,
-                               short_side=short_side)
+                               winograd=winograd, short_side=short_side)
     description = {"model": spec.record(), "precision": precision, "short_side": short_side}
     return Tracker(segmenter, propagation, description)
