@@ -56,8 +56,9 @@ class MultiheadAttention(nn.Module):
         if k.shape[0] == 1 and batch > 1:  # fold the objects into the query rows of one batch
             heads, rows = q.shape[1], q.shape[2]
             q = q.transpose(0, 1).reshape(1, heads, batch * rows, -1)
-            if blocked is not None:
-                blocked = blocked.expand(batch, heads, rows, -1).transpose(0, 1).reshape(1, heads, batch * rows, -1)
+            if blocked is not None:  # a mask shared by the heads stays shared (1 x, not heads x, the memory)
+                blocked = blocked.expand(batch, -1, rows, -1).transpose(0, 1).reshape(1, -1, batch * rows,
+                                                                                       blocked.shape[-1])
             out = self._fused(q, k, v, blocked).reshape(heads, batch, rows, -1).transpose(0, 1)
         else:
             out = self._fused(q, k, v, blocked)
@@ -67,7 +68,9 @@ class MultiheadAttention(nn.Module):
     def _fused(q: Tensor, k: Tensor, v: Tensor, blocked: Tensor | None) -> Tensor:
         if blocked is None:
             return F.scaled_dot_product_attention(q, k, v)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=~blocked).nan_to_num(0.0)
+        # Additive: a boolean mask is inverted and converted to one inside the kernel anyway.
+        additive = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device).masked_fill_(blocked, float("-inf"))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=additive).nan_to_num(0.0)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, blocked: Tensor | None = None) -> Tensor:
         return self.attend(self.project(query, 0), self.project(key, 1), self.project(value, 2), blocked)

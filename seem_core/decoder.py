@@ -368,7 +368,10 @@ class SEEMDecoder(nn.Module):
             class_embeddings = decoded @ self.class_embed
         if class_logits:
             logits = self.lang_encoder.compute_similarity(class_embeddings)
-        mask_logits = torch.matmul(mask_embeddings, resized_mask_features)  # (B, Q, h*w)
+        if resized_mask_features.shape[0] == 1:  # one frame for every object: one (B*Q, C) @ (C, h*w) product
+            mask_logits = (mask_embeddings.flatten(0, 1) @ resized_mask_features[0]).unflatten(0, mask_embeddings.shape[:2])
+        else:
+            mask_logits = torch.matmul(mask_embeddings, resized_mask_features)  # (B, Q, h*w)
         blocked = mask_logits.sigmoid() < 0.5
         # A query that would see nothing sees everything instead.
         blocked = blocked & ~blocked.all(dim=-1, keepdim=True)
