@@ -16,7 +16,8 @@ Winograd is opt-in per scope, like a ``torch.backends`` flag::
         features = model.encode(image)
 
 and only applies where it is exact up to rounding and faster: float32 on the CPU, no
-autocast, no autograd, stride 1, padding 1, maps of at least ``MIN_POSITIONS``.
+autograd, stride 1, padding 1, maps of at least ``MIN_POSITIONS``. Under CPU bf16
+autocast these convolutions run by Winograd in float32 too (faster than bf16 direct).
 NNPACK sizes its thread pool once, from ``torch.get_num_threads()`` at its first call.
 """
 from __future__ import annotations
@@ -53,9 +54,9 @@ def nnpack_available() -> bool:
 
 
 def winograd_active(x: Tensor) -> bool:
-    """Whether large 3x3 convolutions of ``x`` run through Winograd here (scope, device, dtype, autocast)."""
-    return (_ENABLED.get() and x.device.type == "cpu" and x.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu") and nnpack_available())
+    """Whether large 3x3 convolutions of ``x`` run through Winograd here (scope, device, dtype)."""
+    return (_ENABLED.get() and x.device.type == "cpu" and nnpack_available()
+            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and torch.is_autocast_enabled("cpu"))))
 
 
 def _geometry(conv: nn.Conv2d, kernel: int, padding: int) -> bool:
@@ -81,7 +82,7 @@ def conv2d(conv: nn.Conv2d, x: Tensor) -> Tensor:
     else the module's own convolution. The first two return (B, C, H, W)-contiguous maps.
     """
     if _winograd(conv, x):
-        return torch._nnpack_spatial_convolution(x.contiguous(), conv.weight, conv.bias, [1, 1])
+        return torch._nnpack_spatial_convolution(x.float().contiguous(), conv.weight, conv.bias, [1, 1])
     if _pointwise_gemm(conv, x):
         weight = conv.weight.flatten(1).expand(x.shape[0], -1, -1)
         if conv.bias is None:

@@ -51,7 +51,7 @@ def test_winograd_equals_direct_convolution_to_float32_rounding(bias, layout, nn
     assert (out.double() - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
-@pytest.mark.parametrize("case", ["off", "small map", "stride 2", "bf16 autocast", "autograd", "float64"])
+@pytest.mark.parametrize("case", ["off", "small map", "stride 2", "bf16 without autocast", "autograd", "float64"])
 def test_winograd_is_left_out_where_it_does_not_apply(case, nnpack_calls):
     conv = conv3x3()
     x = torch.randn(1, 32, 40, 52)
@@ -63,13 +63,25 @@ def test_winograd_is_left_out_where_it_does_not_apply(case, nnpack_calls):
         conv.stride = (2, 2)
     if case == "float64":
         conv, x = conv.double(), x.double()
+    if case == "bf16 without autocast":
+        conv, x = conv.bfloat16(), x.bfloat16()
     grad = case == "autograd"
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "bf16 autocast")
-    with torch.set_grad_enabled(grad), autocast, use_winograd(enabled):
+    with torch.set_grad_enabled(grad), use_winograd(enabled):
         out = cpu_conv.conv2d(conv, x)
         expected = conv(x)
     assert nnpack_calls == []
     assert torch.equal(out, expected)
+
+
+@needs_nnpack
+def test_under_bf16_autocast_winograd_runs_in_float32(nnpack_calls):
+    conv = conv3x3()
+    x = torch.randn(1, 32, 40, 52)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16), use_winograd():
+        out = cpu_conv.conv2d(conv, x.bfloat16())
+    assert nnpack_calls == [x.shape] and out.dtype == torch.float32
+    expected = float64_reference(conv, x.bfloat16().float())
+    assert (out.double() - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
 def test_winograd_scope_is_restored():
