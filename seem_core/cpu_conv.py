@@ -16,7 +16,7 @@ Winograd is opt-in per scope, like a ``torch.backends`` flag::
         features = model.encode(image)
 
 and only applies where it is exact up to rounding and faster: float32 on the CPU, no
-autograd, stride 1, padding 1, maps of at least ``MIN_POSITIONS``. Under CPU bf16
+autograd, stride 1, padding 1, large enough maps (``MIN_POSITIONS``, ``MIN_WORK``). Under CPU bf16
 autocast these convolutions run by Winograd in float32 too (faster than bf16 direct).
 NNPACK sizes its thread pool once, from ``torch.get_num_threads()`` at its first call.
 """
@@ -30,9 +30,11 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-# Below ~1000 positions oneDNN's direct convolution is as fast (16x29: direct 12 ms vs 16 ms;
-# 32x58: 41 ms vs 32 ms; 128x232: 670 ms vs 235 ms, Focal-T widths, 2 threads).
+# Winograd pays from about 1000 positions and 5e7 multiply-adds per 3x3 tap on (here: 2 threads):
+# 512->512 channels, 16x29: direct 12 ms vs 16 ms; 32x58: 41 vs 32 ms; 128x232: 670 vs 235 ms;
+# 64->64 channels, 64x88: 2.4 vs 2.6 ms; 128x176: 10.9 vs 8.3 ms.
 MIN_POSITIONS = 1024
+MIN_WORK = 50_000_000  # positions x input channels x output channels
 
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("seem_core_winograd", default=False)
 
@@ -64,9 +66,11 @@ def _geometry(conv: nn.Conv2d, kernel: int, padding: int) -> bool:
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
 
 
-def _winograd(conv: nn.Conv2d, x: Tensor) -> bool:
+def winograd_applies(conv: nn.Conv2d, x: Tensor) -> bool:
+    """Whether :func:`conv2d` runs ``conv`` on ``x`` (or on a map of its size and dtype) by Winograd."""
     return (winograd_active(x) and x.dim() == 4 and conv.weight.dtype == torch.float32 and _geometry(conv, 3, 1)
             and x.shape[-2] * x.shape[-1] >= MIN_POSITIONS
+            and x.shape[-2] * x.shape[-1] * conv.in_channels * conv.out_channels >= MIN_WORK
             and not (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)))
 
 
@@ -81,7 +85,7 @@ def conv2d(conv: nn.Conv2d, x: Tensor) -> Tensor:
     Winograd where eligible, a matrix product for 1x1 convolutions of (B, C, H, W) maps,
     else the module's own convolution. The first two return (B, C, H, W)-contiguous maps.
     """
-    if _winograd(conv, x):
+    if winograd_applies(conv, x):
         return torch._nnpack_spatial_convolution(x.float().contiguous(), conv.weight, conv.bias, [1, 1])
     if _pointwise_gemm(conv, x):
         weight = conv.weight.flatten(1).expand(x.shape[0], -1, -1)

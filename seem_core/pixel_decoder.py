@@ -162,8 +162,8 @@ class TransformerEncoderPixelDecoder(nn.Module):
         (:mod:`.cpu_conv`), so read the outputs with ``reshape``/``flatten``, not ``view``.
         """
         num_levels = len(self.in_features)
-        some = features[self.in_features[0]]
-        layout = torch.contiguous_format if cpu_conv.winograd_active(some) else torch.channels_last
+        finest = features[self.in_features[0]]  # the size of the stride-4 map that layer_1 convolves
+        layout = torch.contiguous_format if cpu_conv.winograd_applies(self.layer_1, finest) else torch.channels_last
         features = {name: features[name].contiguous(memory_format=layout) for name in self.in_features}
         coarsest = self.in_features[-1]
         encoded = self.transformer(cpu_conv.conv2d(self.input_proj, features[coarsest]))
