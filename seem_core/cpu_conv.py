@@ -30,11 +30,12 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-# Winograd pays from about 1000 positions and 5e7 multiply-adds per 3x3 tap on (here: 2 threads):
-# 512->512 channels, 16x29: direct 12 ms vs 16 ms; 32x58: 41 vs 32 ms; 128x232: 670 vs 235 ms;
-# 64->64 channels, 64x88: 2.4 vs 2.6 ms; 128x176: 10.9 vs 8.3 ms.
+# Winograd pays from about 1000 positions and 1e8 multiply-adds per 3x3 tap on (here: 2 threads):
+# 512->512 channels, 16x29: direct 12 ms vs 16 ms; 32x58: 41 vs 32 ms; 128x232: 670 vs 235 ms.
+# 64->64 channels at 128x176 (9e7) is faster alone (10.9 vs 8.3 ms), not once the rest of the
+# pixel decoder runs in the layout NNPACK needs (a tiny model's frame: 9% slower).
 MIN_POSITIONS = 1024
-MIN_WORK = 50_000_000  # positions x input channels x output channels
+MIN_WORK = 100_000_000  # positions x input channels x output channels
 
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("seem_core_winograd", default=False)
 
