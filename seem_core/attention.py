@@ -99,19 +99,25 @@ class SelfAttentionLayer(nn.Module):
         self.self_attn = MultiheadAttention(dim, num_heads)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: Tensor, pos: Tensor, context: Tensor, context_pos: Tensor,
+    def forward(self, x: Tensor, pos: Tensor, context_keys: Tensor, context_values: Tensor,
                 blocked: Tensor | None) -> Tensor:
         """Update ``x`` (B, Q, C) from keys/values over ``[x; context]``.
 
-        Only the rows of ``x`` are computed: SEEM discards the outputs of the
-        prompt-token rows (fresh tokens enter every layer), and attention and
-        layer norm act row by row, so skipping them changes nothing.
+        The context (prompt tokens) comes projected, (B, heads, T, d): see
+        :meth:`context_keys_values`. Only the rows of ``x`` are computed: SEEM
+        discards the outputs of the prompt-token rows (fresh tokens enter every
+        layer), and attention and layer norm act row by row, so skipping them
+        changes nothing.
         """
         attn = self.self_attn
-        seq = torch.cat([x, context], dim=1)
-        seq_pos = torch.cat([pos, context_pos], dim=1)
-        out = attn(x + pos, seq + seq_pos, seq, blocked)
-        return self.norm(x + out)
+        query_key = x + pos
+        keys = torch.cat([attn.project(query_key, 1), context_keys], dim=2)
+        values = torch.cat([attn.project(x, 2), context_values], dim=2)
+        return self.norm(x + attn.attend(attn.project(query_key, 0), keys, values, blocked))
+
+    def context_keys_values(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values of prompt tokens (B, T, C), which are their own position code (as officially)."""
+        return self.self_attn.project(tokens + tokens, 1), self.self_attn.project(tokens, 2)
 
 
 class FFNLayer(nn.Module):

@@ -33,7 +33,9 @@ golden tests hold us to 1e-4): each frame's keys and values are projected once
 for all objects; the attention mask of the next layer is computed from mask
 features resized to that level (bilinear resizing is linear, so this equals
 resizing the full-resolution mask logits); rows whose outputs SEEM throws away
-(prompt tokens that enter every layer fresh) are not computed.
+(prompt tokens that enter every layer fresh) are not computed, and those tokens'
+keys and values, which depend on the prompt alone, are projected once per prompt
+instead of once per frame.
 """
 from __future__ import annotations
 
@@ -320,18 +322,16 @@ class SEEMDecoder(nn.Module):
         the prompts whose tokens of the layer's level join self-attention fresh
         in every layer; ``groups`` name the rows' token groups for ``attends``.
         """
-        batch, num_rows = rows.shape[:2]
+        num_rows = rows.shape[1]
         resized_masks = {}  # mask features resized to each level, flattened: (Bf, C, h*w)
         for level in levels:
             if level.size not in resized_masks:
                 resized_masks[level.size] = downsample_bilinear(mask_features, level.size).flatten(2)
-        self_inputs = []  # per level: the fresh tokens and the self-attention mask (None: nothing blocked)
+        self_blocked = []  # per level: the self-attention mask (None: nothing blocked)
         for i in range(len(levels)):
             level_groups = groups + [(name, p.padding[i]) for name, p in context]
             blocked = self_attention_mask(level_groups, attends, rows=num_rows)
-            tokens = [p.tokens[i].to(rows.dtype) for _, p in context]
-            tokens = torch.cat(tokens, dim=1) if tokens else rows.new_zeros(batch, 0, rows.shape[-1])
-            self_inputs.append((tokens, blocked[:, None] if blocked.any() else None))
+            self_blocked.append(blocked[:, None] if blocked.any() else None)
 
         steps, carried = [], []
         prediction, blocked = self._heads(rows[:, :num_cross], resized_masks[levels[0].size], captions, class_logits)
@@ -344,8 +344,9 @@ class SEEMDecoder(nn.Module):
             crossed = cross(rows[:, :num_cross], rows_pos[:, :num_cross], keys, values, blocked)
             rows = crossed if num_cross == num_rows else torch.cat([crossed, rows[:, num_cross:]], dim=1)
 
-            tokens, self_blocked = self_inputs[i % len(levels)]
-            rows = self.transformer_self_attention_layers[i](rows, rows_pos, tokens, tokens, self_blocked)
+            context_keys, context_values = self._context_keys_values(i, i % len(levels), context, rows)
+            rows = self.transformer_self_attention_layers[i](rows, rows_pos, context_keys, context_values,
+                                                             self_blocked[i % len(levels)])
             rows = self.transformer_ffn_layers[i](rows)
 
             next_level = levels[(i + 1) % len(levels)]
@@ -358,6 +359,28 @@ class SEEMDecoder(nn.Module):
                 steps[-1:] = [prediction]
         return DecoderOutput(steps, carried)
 
+    def _context_keys_values(self, layer: int, level: int, context: list[tuple[str, VisualPrompt]],
+                             rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Self-attention ``layer``'s keys and values of the context prompts' tokens, (B, heads, T, d).
+
+        They depend on the prompt alone, so each prompt keeps them (:meth:`VisualPrompt.memo`)
+        and a prompt reused on every frame of a video is projected once, not once per frame.
+        The key names everything else they depend on: the layer's weights (and their version,
+        so loading new weights recomputes; weights made in inference mode have none), dtype,
+        autocast and inference mode.
+        """
+        attention = self.transformer_self_attention_layers[layer]
+        weight = attention.self_attn.in_proj_weight
+        device = rows.device.type
+        key = ("self_attention", layer, id(attention), None if weight.is_inference() else weight._version, rows.dtype,
+               torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None,
+               torch.is_inference_mode_enabled())
+        pairs = [prompt.memo(key, lambda p=prompt: attention.context_keys_values(p.tokens[level].to(rows.dtype)))
+                 for _, prompt in context]
+        if not pairs:
+            return attention.context_keys_values(rows.new_zeros(rows.shape[0], 0, rows.shape[-1]))
+        return torch.cat([k for k, _ in pairs], dim=2), torch.cat([v for _, v in pairs], dim=2)
+
     def _heads(self, output: Tensor, resized_mask_features: Tensor, captions: bool,
                class_logits: bool) -> tuple[Prediction, Tensor]:
         """Prediction heads, and the cross-attention mask (True = blocked) for the next layer."""
@@ -369,7 +392,8 @@ class SEEMDecoder(nn.Module):
         if class_logits:
             logits = self.lang_encoder.compute_similarity(class_embeddings)
         if resized_mask_features.shape[0] == 1:  # one frame for every object: one (B*Q, C) @ (C, h*w) product
-            mask_logits = (mask_embeddings.flatten(0, 1) @ resized_mask_features[0]).unflatten(0, mask_embeddings.shape[:2])
+            flat = mask_embeddings.flatten(0, 1) @ resized_mask_features[0]
+            mask_logits = flat.unflatten(0, mask_embeddings.shape[:2])
         else:
             mask_logits = torch.matmul(mask_embeddings, resized_mask_features)  # (B, Q, h*w)
         blocked = mask_logits.sigmoid() < 0.5

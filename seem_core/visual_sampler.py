@@ -27,7 +27,8 @@ like the official ``torch.manual_seed`` replays the official subsets exactly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
 
 import torch
 import torch.nn.functional as F
@@ -48,9 +49,17 @@ class VisualPrompt:
     negative_query: Tensor
     tokens: list[Tensor]
     padding: list[Tensor]
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.query.shape[0]
+
+    def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``key``: what the decoder derives from these tokens alone (their
+        keys and values in each self-attention layer) is the same on every frame they prompt."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def select(self, index: list[int] | Tensor) -> "VisualPrompt":
         """The prompts of a subset of objects (padding columns kept)."""
@@ -64,7 +73,9 @@ class VisualPrompt:
 
     @staticmethod
     def concat(prompts: list["VisualPrompt"]) -> "VisualPrompt":
-        """Stack prompts of several batches into one batch, padding tokens as needed."""
+        """Stack prompts of several batches into one batch, padding tokens as needed (one: itself)."""
+        if len(prompts) == 1:
+            return prompts[0]
         levels = len(prompts[0].tokens)
         tokens, padding = [], []
         for level in range(levels):

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from seem_core.attention import SelfAttentionLayer
 from seem_core.config import DecoderConfig
 from seem_core.decoder import SEEMDecoder
 from seem_core.query_selection import embedding_scores
@@ -15,6 +16,10 @@ DIM = 16
 
 @pytest.fixture(scope="module")
 def decoder() -> SEEMDecoder:
+    return random_decoder()
+
+
+def random_decoder() -> SEEMDecoder:
     torch.manual_seed(0)
     cfg = DecoderConfig(hidden_dim=DIM, num_queries=7, nheads=2, dim_feedforward=32, num_layers=3,
                         max_spatial_len=(20, 20, 20, 20))
@@ -91,3 +96,49 @@ def test_an_empty_mask_gives_a_zero_query_and_only_padding_tokens(decoder):
     prompt = decoder.encode_prompt(mask_features, levels, torch.zeros(1, 16, 16, dtype=torch.bool))
     assert torch.equal(prompt.query, torch.zeros(1, DIM))
     assert all(t.shape[1] == 0 for t in prompt.tokens)
+
+
+def copied(prompt: VisualPrompt) -> VisualPrompt:
+    """The same prompt as a new object (nothing memoised)."""
+    return VisualPrompt(prompt.query.clone(), prompt.negative_query.clone(), [t.clone() for t in prompt.tokens],
+                        [p.clone() for p in prompt.padding])
+
+
+def test_a_prompt_reused_on_every_frame_projects_its_tokens_once(monkeypatch):
+    decoder = random_decoder()  # its weights change below
+    with torch.inference_mode():
+        check_memo(decoder, monkeypatch)
+
+
+def check_memo(decoder: SEEMDecoder, monkeypatch) -> None:
+    calls = []
+    project = SelfAttentionLayer.context_keys_values
+    monkeypatch.setattr(SelfAttentionLayer, "context_keys_values",
+                        lambda self, tokens: calls.append(tokens.shape) or project(self, tokens))
+    masks = torch.zeros(1, 16, 16, dtype=torch.bool)
+    masks[0, 2:9, 3:12] = True
+    sampler = PointSampler(torch.Generator().manual_seed(1))
+    prompt = decoder.encode_prompt(*frame_features(decoder, 0), masks, sampler=sampler)
+    frames = [frame_features(decoder, seed) for seed in (1, 2)]
+    reused = [decoder(*frame, prompt).mask_embeddings for frame in frames]
+    assert len(calls) == decoder.cfg.num_layers  # the first frame's, once per layer
+    for frame, embeddings in zip(frames, reused):
+        assert torch.equal(embeddings, decoder(*frame, copied(prompt)).mask_embeddings)
+
+    with torch.no_grad():  # weights loaded in place: the memo must not serve the old projections
+        for layer in decoder.transformer_self_attention_layers:
+            layer.self_attn.in_proj_weight.mul_(1.5)
+    after = decoder(*frames[1], prompt).mask_embeddings
+    assert torch.equal(after, decoder(*frames[1], copied(prompt)).mask_embeddings)
+    assert not torch.equal(after, reused[1])
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # another dtype: its own projections
+        assert torch.equal(decoder(*frames[1], prompt).mask_embeddings,
+                           decoder(*frames[1], copied(prompt)).mask_embeddings)
+
+
+def test_concatenating_one_prompt_keeps_it():
+    """The propagation loop concatenates an object's prompts every frame: one prompt stays itself (and its memo)."""
+    prompt = copied(VisualPrompt(torch.zeros(1, DIM), torch.zeros(1, DIM), [torch.zeros(1, 3, DIM)],
+                                 [torch.zeros(1, 3, dtype=torch.bool)]))
+    assert VisualPrompt.concat([prompt]) is prompt
