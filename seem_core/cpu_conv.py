@@ -13,11 +13,12 @@ reorders them): those run as one matrix product instead.
 Winograd is opt-in per scope, like a ``torch.backends`` flag::
 
     with use_winograd():
-        features = model.encode(image)
+        mask_features, multi_scale = pixel_decoder(backbone_maps)
 
 and only applies where it is exact up to rounding and faster: float32 on the CPU, no
-autograd, stride 1, padding 1, large enough maps (``MIN_POSITIONS``, ``MIN_WORK``). Under CPU bf16
-autocast these convolutions run by Winograd in float32 too (faster than bf16 direct).
+autograd, stride 1, padding 1, large enough maps (``MIN_POSITIONS``, ``MIN_WORK``).
+Under CPU bf16 autocast these convolutions run by Winograd in float32 too (faster
+than bf16 direct).
 NNPACK sizes its thread pool once, from ``torch.get_num_threads()`` at its first call.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-# Winograd pays from about 1000 positions and 1e8 multiply-adds per 3x3 tap on (here: 2 threads):
+# Winograd pays from about 1000 positions and 1e8 multiply-adds per kernel tap (measured, 2 threads):
 # 512->512 channels, 16x29: direct 12 ms vs 16 ms; 32x58: 41 vs 32 ms; 128x232: 670 vs 235 ms.
 # 64->64 channels at 128x176 (9e7) is faster alone (10.9 vs 8.3 ms), not once the rest of the
 # pixel decoder runs in the layout NNPACK needs (a tiny model's frame: 9% slower).
