@@ -24,7 +24,7 @@ from vos.frames import open_frames  # noqa: E402
 from vos.masks import read_mask, write_mask  # noqa: E402
 from vos.models import model_spec  # noqa: E402
 from vos.propagate import PropagationConfig, Propagator  # noqa: E402
-from vos.single_video import score_against  # noqa: E402
+from vos.single_video import DEFAULT_FPS, score_against, write_overlay  # noqa: E402
 
 
 def main() -> None:
@@ -65,6 +65,10 @@ def main() -> None:
         start = time.perf_counter()
         score_against(gt_dir, out, frames.names, propagator.ids)
         seconds["evaluate"] = time.perf_counter() - start
+
+        start = time.perf_counter()  # as run_vos.py writes it: from the written masks, frames decoded again
+        write_overlay(out / "overlay.mp4", frames, out, frames.names, frames.fps or DEFAULT_FPS)
+        seconds["overlay"] = time.perf_counter() - start
 
     count = len(frames)
     total = sum(seconds.values())
