@@ -379,6 +379,8 @@ class SEEMDecoder(nn.Module):
                  for _, prompt in context]
         if not pairs:
             return attention.context_keys_values(rows.new_zeros(rows.shape[0], 0, rows.shape[-1]))
+        if len(pairs) == 1:
+            return pairs[0]
         return torch.cat([k for k, _ in pairs], dim=2), torch.cat([v for _, v in pairs], dim=2)
 
     def _heads(self, output: Tensor, resized_mask_features: Tensor, captions: bool,
