@@ -139,8 +139,7 @@ class DavisLayout:
 
     def frame_names(self, sequence: str) -> list[str]:
         """Names (stems) of the sequence's JPEG frames, sorted: the frames DAVIS scores."""
-        folder = self.frames_dir(sequence)
-        return sorted(p.stem for p in folder.glob("*.jpg") if p.is_file())
+        return jpeg_stems(self.frames_dir(sequence))
 
     def prompt_frames(self, sequence: str) -> dict[str, Path]:
         """The semi-supervised protocol gives each sequence's first annotated frame only."""
@@ -168,7 +167,6 @@ class DavisLayout:
         return names
 
 
-
 def first_png(folder: Path) -> Path:
     pngs = sorted(folder.glob("*.png"))
     if not pngs:
@@ -177,6 +175,7 @@ def first_png(folder: Path) -> Path:
 
 
 def jpeg_stems(folder: Path) -> list[str]:
+    """Names (stems) of a folder's JPEG files, sorted."""
     return sorted(p.stem for p in folder.glob("*.jpg") if p.is_file())
 
 

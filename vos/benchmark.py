@@ -12,7 +12,6 @@ submission zip of a set scored on a server. ``run_report*.json`` says what the r
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 import zipfile
@@ -68,12 +67,12 @@ def sequence_track(tracker: Tracker, layout: BenchmarkLayout, sequence: str, *, 
     if prompts and sequence in prompts:
         return tracker.track(frames, prompts=prompts[sequence], max_objects=max_objects)
     index = {name: i for i, name in enumerate(frames.names)}
-    prompts = layout.prompt_frames(sequence)
-    left_out = sorted(set(prompts) - set(index))
+    given = layout.prompt_frames(sequence)
+    left_out = sorted(set(given) - set(index))
     if left_out:
         log.warning("%s: objects given on frame(s) %s are not tracked (not among the kept frames)",
                     sequence, ", ".join(left_out))
-    masks = {index[name]: path for name, path in prompts.items() if name in index}
+    masks = {index[name]: path for name, path in given.items() if name in index}
     return tracker.track(frames, masks, max_objects=max_objects, logits=logits)
 
 
@@ -144,14 +143,9 @@ def check_dataset_prompts(path: Path, layout: BenchmarkLayout, stride: int = 1,
                           max_frames: int | None = None) -> dict[str, list]:
     """A prompts file for a benchmark, ``{sequence: [prompts as vos.interactive reads them]}``, checked
     against each sequence's frames (count and size) before any work."""
-    from .interactive import check_prompts, read_prompts
+    from .interactive import check_prompts, read_prompts, read_prompts_file
 
-    try:
-        data = json.loads(path.read_text())
-    except OSError as err:
-        raise SettingsError(f"{path}: cannot read the prompts file ({err.strerror})") from None
-    except json.JSONDecodeError as err:
-        raise SettingsError(f"{path}: not valid JSON ({err})") from None
+    data = read_prompts_file(path)
     if not isinstance(data, dict) or not data:
         raise SettingsError(f"{path}: a dataset's prompts file maps sequence names to prompt lists, "
                             '{"<sequence>": [{"object": 1, "frame": 0, "points": [[x, y]], "labels": [1]}]}')

@@ -303,17 +303,21 @@ class FramePrompt:
             if v is not None}, **({"stroke_width": self.stroke_width} if self.stroke is not None else {})}
 
 
+def read_prompts_file(path: str | os.PathLike) -> Any:
+    """The JSON of a prompts file; an unreadable file or invalid JSON is a SettingsError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as err:
+        raise SettingsError(f"{path}: cannot read the prompts file ({err.strerror})") from None
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"{path}: not valid JSON ({err})") from None
+
+
 def read_prompts(source: Any, where: str = "prompts") -> list[FramePrompt]:
     """Prompts from a JSON file path or a list of ``{"object", "frame", "points", "labels", "box", "stroke"}``."""
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        where = str(path)
-        try:
-            source = json.loads(path.read_text())
-        except OSError as err:
-            raise SettingsError(f"{where}: cannot read the prompts file ({err.strerror})") from None
-        except json.JSONDecodeError as err:
-            raise SettingsError(f"{where}: not valid JSON ({err})") from None
+        where = str(source)
+        source = read_prompts_file(source)
     if not isinstance(source, list) or not source:
         raise SettingsError(f"{where}: expected a non-empty list of prompts like "
                             '{"object": 1, "frame": 0, "points": [[x, y]], "labels": [1]}')

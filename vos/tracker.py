@@ -172,7 +172,8 @@ class Track:
         names, ids = [], set()
         total = len(self.frames) if isinstance(self.frames, FrameSource) else None
         keep = None if only is None else set(only)
-        for tracked in tqdm(self if computed is None else computed, total=total, desc=directory.name, unit="frame", leave=False, disable=not progress):
+        for tracked in tqdm(self if computed is None else computed, total=total, desc=directory.name, unit="frame",
+                            leave=False, disable=not progress):
             ids.update(tracked.object_ids)
             if keep is None or tracked.name in keep:
                 if scores is not None:
