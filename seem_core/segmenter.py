@@ -39,6 +39,7 @@ from torch import Tensor
 
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import SEEMConfig
+from .cpu_conv import use_winograd
 from .decoder import mask_logits
 from .language import TextPrompt
 from .model import SEEM, FrameFeatures, build_model
@@ -47,7 +48,6 @@ from .preprocess import FrameGeometry, check_frame, check_short_side, frame_geom
 from .query_selection import REFERENCE, SPATIAL, TEXT, choose_rule, embedding_scores, text_scores
 from .spatial_prompts import PromptError, SpatialPrompt, model_masks
 from .visual_sampler import PointSampler, SortedPointSampler, VisualPrompt
-from .cpu_conv import use_winograd
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
